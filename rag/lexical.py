@@ -1,0 +1,103 @@
+"""The BM25 side of hybrid search: a bm25s index over exactly the chunks in the Chroma collection.
+
+Kept in step by a fingerprint of the collection's chunk ids (ids embed each paper's content stamp, so any
+added, changed or removed chunk changes it). The index is rebuilt after an ingest that changed the collection
+and written atomically (temp dir + rename), so a killed ingest never leaves a half-written index behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LexicalIndex", "fingerprint"]
+
+_MANIFEST = "manifest.json"
+
+
+def fingerprint(ids: Iterable[str]) -> str:
+    h = hashlib.sha1()
+    for cid in sorted(ids):
+        h.update(cid.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _tokenize(texts: list[str]) -> Any:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
+
+
+@dataclass
+class LexicalIndex:
+    path: Path
+    ids: list[str]
+    fingerprint: str
+    _bm25: Any
+
+    @classmethod
+    def build(cls, path: Path, ids: list[str], texts: list[str]) -> LexicalIndex:
+        """Index ``texts`` (one per chunk id) and persist it at ``path``, replacing what was there."""
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        if texts:
+            bm25.index(_tokenize(texts), show_progress=False)
+        fp = fingerprint(ids)
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if texts:
+            bm25.save(str(tmp), show_progress=False)
+        (tmp / "ids.json").write_text(json.dumps(ids))
+        (tmp / _MANIFEST).write_text(json.dumps({"fingerprint": fp, "count": len(ids)}))
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+        return cls(path=path, ids=ids, fingerprint=fp, _bm25=bm25 if texts else None)
+
+    @staticmethod
+    def stored_fingerprint(path: Path) -> str | None:
+        try:
+            return str(json.loads((path / _MANIFEST).read_text())["fingerprint"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    @classmethod
+    def load(cls, path: Path) -> LexicalIndex:
+        import bm25s
+
+        manifest = json.loads((path / _MANIFEST).read_text())
+        ids = json.loads((path / "ids.json").read_text())
+        bm25 = bm25s.BM25.load(str(path), show_progress=False) if ids else None
+        return cls(path=path, ids=ids, fingerprint=manifest["fingerprint"], _bm25=bm25)
+
+    def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary."""
+        if self._bm25 is None or not self.ids:
+            return []
+        import bm25s
+
+        words = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+        # bm25s raises on a query with no known term; such a query simply has no lexical match.
+        known = [w for w in words[0] if w in self._bm25.vocab_dict]
+        if not known:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self._bm25.retrieve([known], k=k, show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]

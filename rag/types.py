@@ -1,0 +1,66 @@
+"""Domain types shared by ingest, retrieval, the UI and evals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+__all__ = ["Paper"]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One deduplicated paper. ``paper_id`` is stable across runs (source id, or derived from the title)."""
+
+    paper_id: str
+    title: str
+    abstract: str
+    sources: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    url: str | None = None
+    arxiv_id: str | None = None
+    categories: tuple[str, ...] = ()
+    content_hash: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", self.compute_hash())
+
+    def compute_hash(self) -> str:
+        """Hash of everything that is stored with the chunks: a change means the chunks are rewritten."""
+        payload = json.dumps(
+            [
+                self.title,
+                self.abstract,
+                self.sources,
+                self.authors,
+                self.year,
+                self.url,
+                self.arxiv_id,
+                self.categories,
+            ],
+            ensure_ascii=False,
+        )
+        return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
+
+    def chroma_metadata(self) -> dict[str, str | int]:
+        """Flat metadata for Chroma (scalar values only); lists are joined so `$contains`-style filters work."""
+        meta: dict[str, str | int] = {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "content_hash": self.content_hash,
+            "sources": ",".join(self.sources),
+        }
+        if self.authors:
+            meta["authors"] = ", ".join(self.authors)
+        if self.year is not None:
+            meta["year"] = self.year
+        if self.url:
+            meta["url"] = self.url
+        if self.arxiv_id:
+            meta["arxiv_id"] = self.arxiv_id
+        if self.categories:
+            meta["categories"] = " ".join(self.categories)
+        return meta

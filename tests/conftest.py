@@ -1,0 +1,50 @@
+"""Shared fixtures: one real embedding model and one ingested bundled index for the whole session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "data" / "hf-papers"
+
+
+@pytest.fixture(autouse=True)
+def _no_rag_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's RAG_* variables or rag.toml must not change what the tests see.
+    for key in list(os.environ):
+        if key.startswith("RAG_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> object:
+    from rag.embeddings import LocalEmbedding
+
+    return LocalEmbedding()
+
+
+@pytest.fixture(scope="session")
+def bundled_settings(tmp_path_factory: pytest.TempPathFactory) -> object:
+    from rag.settings import Settings
+
+    return Settings(data_dir=tmp_path_factory.mktemp("bundled-index"))
+
+
+@pytest.fixture(scope="session")
+def bundled_index(bundled_settings: object, embedder: object) -> Iterator[tuple[object, object, object]]:
+    """(settings, store, first ingest report) of the bundled corpus, ingested once per test session.
+
+    Tests must not modify it; tests that mutate an index build their own small one."""
+    from ingest.pipeline import Ingestor
+    from rag.store import open_store
+
+    store = open_store(bundled_settings)  # type: ignore[arg-type]
+    report = Ingestor(bundled_settings, store, embedder).ingest_paths([BUNDLED])  # type: ignore[arg-type]
+    yield bundled_settings, store, report
