@@ -26,26 +26,34 @@ def main() -> None:
 
     t_import = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        store = open_store(settings)
-        t1 = time.perf_counter()
+        # 1. What a user sees: a new process, model not loaded, empty index.
+        settings = Settings(data_dir=Path(tmp) / "a")
         embedder = build_embedder(settings.embedding)
-        embedder.get_text_embedding("warm up")  # loads the model
-        t_model = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        cold = Ingestor(settings, open_store(settings), embedder).ingest_paths([settings.corpus_dir])
+        t_cold = time.perf_counter() - t1
+        # 2. The pipeline alone: model already loaded, empty index.
+        settings_b = Settings(data_dir=Path(tmp) / "b")
+        store_b = open_store(settings_b)
         t2 = time.perf_counter()
-        cold = Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])
-        t_cold = time.perf_counter() - t2
+        warm = Ingestor(settings_b, store_b, embedder).ingest_paths([settings.corpus_dir])
+        t_warm = time.perf_counter() - t2
+        # 3. Re-ingest of the unchanged corpus (no model needed).
         t3 = time.perf_counter()
-        again = Ingestor(settings, store).ingest_paths([settings.corpus_dir])
+        again = Ingestor(settings_b, store_b).ingest_paths([settings.corpus_dir])
         t_again = time.perf_counter() - t3
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"imports                 {t_import:6.2f} s")
-    print(f"model load              {t_model:6.2f} s")
-    print(f"cold ingest             {t_cold:6.2f} s  ({cold.seen} papers, {cold.chunks_written} chunks)")
-    print(f"  throughput            {cold.seen / t_cold:6.1f} papers/s, {cold.chunks_written / t_cold:.1f} chunks/s")
-    print(f"cold total (load+ingest){t_model + t_cold:6.2f} s")
-    print(f"re-ingest unchanged     {t_again:6.2f} s  (written {again.chunks_written}, unchanged {again.unchanged})")
-    print(f"peak RSS                {peak_mb:6.0f} MB")
+    print(f"imports                          {t_import:6.2f} s")
+    print(f"cold ingest, incl. model load    {t_cold:6.2f} s  ({cold.seen} papers, {cold.chunks_written} chunks)")
+    print(
+        f"ingest with the model loaded     {t_warm:6.2f} s  "
+        f"({warm.seen / t_warm:.1f} papers/s, {warm.chunks_written / t_warm:.1f} chunks/s)"
+    )
+    print(
+        f"re-ingest unchanged              {t_again:6.2f} s  "
+        f"(written {again.chunks_written}, unchanged {again.unchanged})"
+    )
+    print(f"peak RSS                         {peak_mb:6.0f} MB")
 
 
 if __name__ == "__main__":

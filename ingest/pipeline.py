@@ -3,6 +3,7 @@ bring the BM25 index in step. Incremental, idempotent and safe to kill at any po
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,9 @@ class Ingestor:
             plan.repaired,
             plan.unchanged,
         )
+        if plan.write and hasattr(self.embedder, "load"):
+            # Load the model while the first papers are chunked (hides ~2 s of sentence splitting).
+            threading.Thread(target=self.embedder.load, daemon=True).start()
         count = token_counter()
         batch: list[Any] = []
         done = 0

@@ -7,6 +7,7 @@ Built at entry points from settings and passed down. Nothing is downloaded: the 
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,30 @@ class LocalEmbedding(BaseEmbedding):
 
     dtype: str = "auto"
     threads: int = 0
+    model_batch_size: int = 16
     _model: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, dtype: str = "auto", threads: int = 0, batch_size: int = 64) -> None:
-        super().__init__(model_name=LOCAL_MODEL_NAME, embed_batch_size=batch_size, dtype=dtype, threads=threads)
+    def __init__(self, dtype: str = "auto", threads: int = 0, batch_size: int = 16) -> None:
+        # llama-index slices inputs into embed_batch_size runs before calling us; a large slice lets
+        # sentence-transformers sort all texts by length at once (less padding: 37 s -> 27 s on the corpus),
+        # and the model itself runs small batches (16 was fastest on 2 cores: 8 -> 28 s, 32 -> 29 s).
+        super().__init__(
+            model_name=LOCAL_MODEL_NAME,
+            embed_batch_size=2048,
+            dtype=dtype,
+            threads=threads,
+            model_batch_size=batch_size,
+        )
 
     @classmethod
     def class_name(cls) -> str:
         return "LocalEmbedding"
+
+    def load(self) -> Any:
+        """Load the model now (it loads on first use otherwise); safe to call from a background thread."""
+        with self._lock:
+            return self._load()
 
     def _load(self) -> Any:
         if self._model is None:
@@ -96,8 +113,8 @@ class LocalEmbedding(BaseEmbedding):
         return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        vecs = self._load().encode(
-            texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
+        vecs = self.load().encode(
+            texts, batch_size=self.model_batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return vecs.astype("float32").tolist()  # type: ignore[no-any-return]
 

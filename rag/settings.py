@@ -42,7 +42,7 @@ class EmbeddingSettings(_Section):
         None, description="API key for OpenAI embeddings (falls back to OPENAI_API_KEY)."
     )
     openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible embeddings API.")
-    batch_size: int = Field(64, gt=0, description="Texts per embedding batch.")
+    batch_size: int = Field(16, gt=0, description="Texts per model forward pass (local) or API request (OpenAI).")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
         description="Local model precision. 'auto' uses bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX):"
