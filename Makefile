@@ -17,7 +17,7 @@ run: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check rag ingest ui evals tests benchmarks
 	$(BIN)/mypy rag ingest ui evals tests benchmarks
 
 test: lint

@@ -91,10 +91,10 @@ class Ingestor:
         return self._embedder
 
     def ingest_paths(
-        self, paths: Sequence[Path], fmt: str | None = None, progress: Progress | None = None
+        self, paths: Sequence[Path | str], fmt: str | None = None, progress: Progress | None = None
     ) -> IngestReport:
         start = time.perf_counter()
-        read, file_errors = read_paths(paths, fmt)
+        read, file_errors = read_paths([Path(p) for p in paths], fmt)
         report = IngestReport(records=len(read.records))
         report.rejected = [*file_errors, *(str(r) for r in read.rejections)]
         self._ingest(dedup(read.records), report, progress)

@@ -86,7 +86,7 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, embedder: Any) -> 
     settings = Settings(data_dir=tmp_path / "idx")
     store = open_store(settings)
     page = small_corpus(tmp_path, 6)
-    first = Ingestor(settings, store, embedder).ingest_paths([page])
+    first = Ingestor(settings, store, embedder).ingest_paths([str(page)])  # plain strings work too (README example)
     assert first.new == 6
     lines = page.read_text().splitlines()
     lines[1] = lines[1] + " We also add a brand new sentence about quokkas."
