@@ -43,6 +43,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
+        if total == 0:  # nothing to embed: no empty progress bar
+            return
         if bar is None:
             bar = tqdm(total=total, unit="paper", desc="embedding + writing", disable=args.quiet, mininterval=0.2)
         bar.update(done - bar.n)

@@ -53,7 +53,8 @@ def connect(settings: Settings) -> Any:
     except Exception as exc:  # chromadb raises several unrelated types for "cannot connect"
         where = str(settings.chroma_path) if cfg.mode == "embedded" else f"{cfg.host}:{cfg.port}"
         hint = "" if cfg.mode == "embedded" else " Is `chroma run` running there? (RAG_STORE__HOST/PORT)"
-        raise StoreUnavailableError(f"cannot open Chroma at {where}: {exc}.{hint}") from exc
+        reason = str(exc).rstrip(".?! ")
+        raise StoreUnavailableError(f"cannot open Chroma at {where}: {reason}.{hint}") from exc
 
 
 @dataclass
