@@ -14,7 +14,7 @@ from ingest.dedup import dedup
 from ingest.formats import read_paths
 from ingest.plan import plan_ingest
 from rag.embeddings import embedder_identity, token_counter
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, fingerprint
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Paper
@@ -62,8 +62,6 @@ def sync_lexical(store: ChunkStore, path: Path, force: bool = False) -> bool:
         for cid, doc, meta in zip(page.ids, page.documents, page.metadatas, strict=True):
             ids.append(cid)
             texts.append(embed_text(str(meta.get("title", "")), doc or ""))
-    from rag.lexical import fingerprint
-
     if not force and LexicalIndex.stored_fingerprint(path) == fingerprint(ids):
         return False
     LexicalIndex.build(path, ids, texts)
@@ -147,9 +145,9 @@ class Ingestor:
         report.total_chunks = self.store.count()
 
     def _write(self, nodes: list[Any]) -> None:
-        from llama_index.core.schema import MetadataMode
+        from ingest.chunk import node_embed_text
 
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        texts = [node_embed_text(n) for n in nodes]
         vectors = self.embedder.get_text_embedding_batch(texts)
         for node, vec in zip(nodes, vectors, strict=True):
             node.embedding = vec
