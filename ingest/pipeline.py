@@ -52,10 +52,15 @@ class IngestReport:
         )
 
 
-def sync_lexical(store: ChunkStore, path: Path, force: bool = False) -> bool:
-    """Rebuild the BM25 index from the collection when it does not describe exactly the same chunks."""
+def sync_lexical(store: ChunkStore, path: Path, force: bool = False, known_ids: list[str] | None = None) -> bool:
+    """Rebuild the BM25 index from the collection when it does not describe exactly the same chunks.
+
+    ``known_ids``: the collection's chunk ids when the caller already has them (an ingest that changed nothing),
+    so the unchanged case reads no documents at all."""
     from ingest.chunk import embed_text
 
+    if not force and known_ids is not None and LexicalIndex.stored_fingerprint(path) == fingerprint(known_ids):
+        return False
     ids: list[str] = []
     texts: list[str] = []
     for page in store.pages():
@@ -112,7 +117,8 @@ class Ingestor:
         cfg = self.settings.chunking
         report.seen = len(papers)
         stamps = {p.paper_id: chunk_stamp(p, cfg.max_tokens, cfg.prefix_title) for p in papers}
-        plan = plan_ingest(papers, stamps, self.store.paper_state())
+        stored = self.store.paper_state()
+        plan = plan_ingest(papers, stamps, stored)
         report.new, report.updated, report.repaired, report.unchanged = (
             plan.new,
             plan.updated,
@@ -141,7 +147,12 @@ class Ingestor:
         if plan.stale_ids:
             self.store.delete(plan.stale_ids)
             report.chunks_deleted = len(plan.stale_ids)
-        report.lexical_rebuilt = sync_lexical(self.store, self.settings.bm25_path)
+        unchanged_ids = (
+            None
+            if plan.write or plan.stale_ids
+            else [cid for stamps_ in stored.values() for chunks in stamps_.values() for cid, _ in chunks]
+        )
+        report.lexical_rebuilt = sync_lexical(self.store, self.settings.bm25_path, known_ids=unchanged_ids)
         report.total_chunks = self.store.count()
 
     def _write(self, nodes: list[Any]) -> None:
