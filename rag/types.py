@@ -63,4 +63,33 @@ class Paper:
             meta["arxiv_id"] = self.arxiv_id
         if self.categories:
             meta["categories"] = " ".join(self.categories)
+            # One flag per category, so a category filter is a plain Chroma `where` ({"cat:cs.CL": 1}).
+            for cat in self.categories:
+                meta[f"cat:{cat}"] = 1
         return meta
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved paper shown to the answerer, numbered ``n`` (1-based) in the order shown."""
+
+    n: int
+    paper_id: str
+    title: str
+    abstract: str
+    score: float
+    best_chunk: str
+    metadata: dict[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited paper: ``n`` is its number in the answer text ([n]), ``quote`` the sentence of its abstract that
+    best supports what the answer says, ``score`` that support (0..1), ``supported`` whether it passes the check."""
+
+    n: int
+    paper_id: str
+    title: str
+    quote: str
+    score: float
+    supported: bool = True

@@ -1,0 +1,166 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s), fused by confidence (rag.fusion), folded into papers.
+
+>>> retriever = Retriever.open(settings)          # or Retriever(store, LexicalIndex.load(path), embedder)
+>>> [h.title for h in retriever.retrieve("hard negatives from clustering", k=3)]
+
+Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup and one Chroma `get` of the
+BM25 hits' texts; nothing is O(corpus) except BM25's own scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import ChunkStore
+
+__all__ = ["Filters", "HybridRetriever", "Mode", "PaperHit", "Retriever"]
+
+Mode = Literal["hybrid", "dense", "bm25", "rrf"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "bm25", "rrf")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata filters, mapped onto a Chroma ``where``. Categories match if the paper has any of them."""
+
+    year_min: int | None = None
+    year_max: int | None = None
+    categories: tuple[str, ...] = ()
+
+    def where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.year_min is not None:
+            clauses.append({"year": {"$gte": self.year_min}})
+        if self.year_max is not None:
+            clauses.append({"year": {"$lte": self.year_max}})
+        if self.categories:
+            cats = [{f"cat:{c}": 1} for c in self.categories]
+            clauses.append(cats[0] if len(cats) == 1 else {"$or": cats})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@dataclass(frozen=True)
+class PaperHit:
+    """One retrieved paper: its best-matching chunk is kept as evidence."""
+
+    paper_id: str
+    title: str
+    score: float
+    best_chunk: str
+    chunk_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Retriever:
+    """Ranked papers for a query. Clients are passed in; ``open`` builds them from settings."""
+
+    def __init__(self, store: ChunkStore, lexical: LexicalIndex | None, embedder: Any, candidates: int = 50) -> None:
+        if candidates <= 0:
+            raise ValueError("candidates must be positive")
+        self.store = store
+        self.lexical = lexical
+        self.embedder = embedder
+        self.candidates = candidates
+
+    @classmethod
+    def open(cls, settings: Settings, store: ChunkStore | None = None, embedder: Any = None) -> Retriever:
+        from rag.embeddings import build_embedder
+        from rag.store import open_store
+
+        store = store or open_store(settings)
+        path = settings.bm25_path
+        lexical = LexicalIndex.load(path) if LexicalIndex.stored_fingerprint(path) else None
+        return cls(store, lexical, embedder or build_embedder(settings.embedding))
+
+    def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        if self.store.count() == 0:
+            return []
+        vec = self.embedder.get_query_embedding(query)
+        got = self.store.collection.query(
+            query_embeddings=[vec], n_results=n, where=where, include=["metadatas", "distances"]
+        )
+        # Cosine space: similarity = 1 - distance.
+        return [
+            Hit(cid, str(meta["paper_id"]), 1.0 - float(dist))
+            for cid, meta, dist in zip(got["ids"][0], got["metadatas"][0], got["distances"][0], strict=True)
+        ]
+
+    def bm25(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        if self.lexical is None:
+            return []
+        hits = [Hit(cid, cid.split("#", 1)[0], score) for cid, score in self.lexical.search(query, k=n)]
+        if where is not None and hits:
+            # Chroma applies the same filter to the BM25 candidates, so both sides filter identically.
+            keep = set(self.store.collection.get(ids=[h.chunk_id for h in hits], where=where, include=[])["ids"])
+            hits = [h for h in hits if h.chunk_id in keep]
+        return hits
+
+    def retrieve(
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> list[PaperHit]:
+        """The ``k`` best papers for ``query``, best first, each with its best chunk."""
+        if not query.strip():
+            raise ValueError("empty query")
+        if k <= 0:
+            raise ValueError("k must be positive")
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        where = filters.where() if filters else None
+        n = max(self.candidates, 3 * k)
+        dense = self.dense(query, n, where) if mode != "bm25" else []
+        lexical = self.bm25(query, n, where) if mode != "dense" else []
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = lexical
+        elif mode == "rrf":
+            fused = fuse_rrf([dense, lexical])
+        else:
+            fused = fuse_zscore(dense, lexical, depth=n)
+        papers = fold_to_papers(fused)[:k]
+        return self._hydrate(papers)
+
+    def _hydrate(self, hits: list[Hit]) -> list[PaperHit]:
+        if not hits:
+            return []
+        got = self.store.collection.get(ids=[h.chunk_id for h in hits], include=["documents", "metadatas"])
+        by_id = {
+            cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        out: list[PaperHit] = []
+        for h in hits:
+            doc, meta = by_id.get(h.chunk_id, ("", {}))
+            meta = {k: v for k, v in dict(meta or {}).items() if not k.startswith("_") and k not in _INTERNAL_KEYS}
+            out.append(PaperHit(h.paper_id, str(meta.get("title", "")), h.score, doc or "", h.chunk_id, meta))
+        return out
+
+
+# llama-index bookkeeping keys stored with every chunk; not paper metadata.
+_INTERNAL_KEYS = frozenset({"document_id", "doc_id", "ref_doc_id", "stamp", "chunk", "n_chunks", "content_hash"})
+
+
+class HybridRetriever(BaseRetriever):
+    """The same retrieval as a llama-index retriever (one node per paper, its best chunk), for query engines."""
+
+    def __init__(self, retriever: Retriever, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None):
+        super().__init__()
+        self._inner = retriever
+        self._k = k
+        self._mode: Mode = mode
+        self._filters = filters
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self._inner.retrieve(query_bundle.query_str, self._k, self._mode, self._filters)
+        return [
+            NodeWithScore(node=TextNode(id_=h.chunk_id, text=h.best_chunk, metadata=h.metadata), score=h.score)
+            for h in hits
+        ]
