@@ -1,4 +1,4 @@
-"""The `rag` command line: `rag ingest`, `rag status` (more subcommands arrive with the answering core)."""
+"""The `rag` command line: `rag ingest`, `rag ask`, `rag chat`, `rag status`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rag.settings import Settings
 
@@ -80,6 +81,72 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _filters(args: argparse.Namespace) -> Any:
+    from rag.retrieve import Filters
+
+    if args.year_min is None and args.year_max is None and not args.category:
+        return None
+    return Filters(args.year_min, args.year_max, tuple(args.category or ()))
+
+
+def _print_answer(answer: Any, as_json: bool) -> None:
+    if as_json:
+        print(answer.to_json())
+        return
+    print(answer.text)
+    if answer.query != answer.question:
+        print(f"\n(searched: {answer.query})")
+    if answer.citations:
+        print("\nReferences")
+        print(answer.references_markdown())
+    elif answer.refused and answer.sources:
+        print("\nNearest papers")
+        for s in answer.sources[:5]:
+            print(f"- {s.title}")
+    for flag in answer.flags:
+        print(f"warning: {flag}")
+    print(f"\nrefused: {'yes' if answer.refused else 'no'} · {answer.mode_note}")
+
+
+def _open_assistant(args: argparse.Namespace) -> Any:
+    from rag.assistant import Assistant
+
+    return Assistant.open(_settings(args))
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    assistant = _open_assistant(args)
+    answer = assistant.ask(args.question, k=args.k, mode=args.mode, filters=_filters(args))
+    _print_answer(answer, args.json)
+    return EXIT_OK
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    assistant = _open_assistant(args)
+    conv = assistant.conversation()
+    print(f"Ask about the indexed papers ({assistant.mode_note}). Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("\n> ")
+        except EOFError:
+            return EXIT_OK
+        if not question.strip():
+            return EXIT_OK
+        try:
+            _print_answer(conv.ask(question, k=args.k, mode=args.mode, filters=_filters(args)), args.json)
+        except ValueError as exc:
+            print(f"error: {exc}")
+
+
+def _add_answer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=None, help="papers to retrieve (default: settings)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25", "rrf"], default=None, help="retrieval mode")
+    p.add_argument("--year-min", type=int, default=None)
+    p.add_argument("--year-max", type=int, default=None)
+    p.add_argument("--category", action="append", help="only papers in this category (repeatable: any of them)")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Answer questions about ML paper abstracts.")
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file (default ./rag.toml)")
@@ -98,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=_cmd_ingest)
 
+    ask = sub.add_parser("ask", help="answer one question with citations")
+    ask.add_argument("question")
+    _add_answer_options(ask)
+    ask.set_defaults(func=_cmd_ask)
+
+    chat = sub.add_parser("chat", help="interactive terminal chat with follow-up questions")
+    _add_answer_options(chat)
+    chat.set_defaults(func=_cmd_chat)
+
     st = sub.add_parser("status", help="what the index holds")
     st.set_defaults(func=_cmd_status)
     return parser
@@ -113,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreUnavailableError, EmbeddingMismatchError, FormatError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:
+        from rag.llms import LLMError  # imported here: the offline path never loads the OpenAI client
+
+        if isinstance(exc, LLMError):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to finish; nothing is duplicated.", file=sys.stderr)
         return 130

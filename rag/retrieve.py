@@ -58,6 +58,7 @@ class PaperHit:
     best_chunk: str
     chunk_id: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    dense_score: float | None = None  # cosine similarity of the paper's best dense chunk, when dense ran
 
 
 class Retriever:
@@ -127,9 +128,22 @@ class Retriever:
         else:
             fused = fuse_zscore(dense, lexical, depth=n)
         papers = fold_to_papers(fused)[:k]
-        return self._hydrate(papers)
+        dense_best: dict[str, float] = {}
+        for h in dense:  # best-first, so the first hit of a paper is its best
+            dense_best.setdefault(h.paper_id, h.score)
+        return self._hydrate(papers, dense_best)
 
-    def _hydrate(self, hits: list[Hit]) -> list[PaperHit]:
+    def abstracts(self, paper_ids: list[str]) -> dict[str, str]:
+        """Full abstracts of these papers, reassembled from their chunks (one Chroma `get`)."""
+        if not paper_ids:
+            return {}
+        got = self.store.collection.get(where={"paper_id": {"$in": paper_ids}}, include=["documents", "metadatas"])
+        parts: dict[str, list[tuple[int, str]]] = {}
+        for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
+            parts.setdefault(str(meta["paper_id"]), []).append((int(meta.get("chunk", 0)), doc or ""))
+        return {pid: " ".join(text for _, text in sorted(chunks)) for pid, chunks in parts.items()}
+
+    def _hydrate(self, hits: list[Hit], dense_best: dict[str, float]) -> list[PaperHit]:
         if not hits:
             return []
         got = self.store.collection.get(ids=[h.chunk_id for h in hits], include=["documents", "metadatas"])
@@ -140,7 +154,8 @@ class Retriever:
         for h in hits:
             doc, meta = by_id.get(h.chunk_id, ("", {}))
             meta = {k: v for k, v in dict(meta or {}).items() if not k.startswith("_") and k not in _INTERNAL_KEYS}
-            out.append(PaperHit(h.paper_id, str(meta.get("title", "")), h.score, doc or "", h.chunk_id, meta))
+            title = str(meta.get("title", ""))
+            out.append(PaperHit(h.paper_id, title, h.score, doc or "", h.chunk_id, meta, dense_best.get(h.paper_id)))
         return out
 
 

@@ -21,7 +21,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["BUNDLED_CORPUS", "ChunkingSettings", "EmbeddingSettings", "Settings", "StoreSettings"]
+__all__ = [
+    "BUNDLED_CORPUS",
+    "ChunkingSettings",
+    "EmbeddingSettings",
+    "LLMSettings",
+    "RetrievalSettings",
+    "Settings",
+    "StoreSettings",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "hf-papers"
@@ -62,6 +70,37 @@ class ChunkingSettings(_Section):
     prefix_title: bool = Field(True, description="Prefix each chunk's embedded/lexical text with its title.")
 
 
+class LLMSettings(_Section):
+    provider: Literal["none", "openai", "openai-compatible"] = Field(
+        "none",
+        description="'none': extractive answers, no LLM (the offline default); 'openai': the OpenAI API; "
+        "'openai-compatible': any server speaking the OpenAI chat API at base_url (Ollama, vLLM, llama.cpp).",
+    )
+    model: str = Field("gpt-4o-mini", description="Chat model name sent to the provider.")
+    base_url: str | None = Field(None, description="Base URL for 'openai-compatible' (e.g. http://127.0.0.1:8080/v1).")
+    api_key: SecretStr | None = Field(None, description="API key (falls back to OPENAI_API_KEY for 'openai').")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(512, gt=0, description="Most tokens the LLM may generate per answer.")
+    timeout: float = Field(60.0, gt=0, description="Seconds before an LLM request is abandoned.")
+    max_retries: int = Field(2, ge=0, description="Retries on 429/5xx/connection errors (honouring Retry-After).")
+    context_tokens: int = Field(
+        3000, ge=256, description="Token budget for the numbered sources in the prompt (counted with tiktoken)."
+    )
+
+
+class RetrievalSettings(_Section):
+    k: int = Field(6, gt=0, le=50, description="Papers retrieved and shown to the answerer.")
+    mode: Literal["hybrid", "dense", "bm25", "rrf"] = Field("hybrid", description="Retrieval mode.")
+    candidates: int = Field(50, gt=0, description="Chunks fetched from each side before fusion.")
+    min_similarity: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Refuse when the best dense cosine similarity is below this (off-topic questions). 0.2: no "
+        "answerable dev question below it, 19/22 unanswerable dev questions refused (docs/retrieval.md).",
+    )
+
+
 class StoreSettings(_Section):
     mode: Literal["embedded", "server"] = Field(
         "embedded",
@@ -97,6 +136,8 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,232 @@
+"""The public API: one core that the CLI, the Gradio UI and the eval harness all call.
+
+>>> from rag import Assistant
+>>> assistant = Assistant.open()                     # ingests the bundled corpus if the index is empty
+>>> answer = assistant.ask("Which methods mine hard negatives with clustering for sentence embeddings?")
+>>> answer.text, answer.citations, answer.refused
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rag.answer import Answer
+from rag.citations import check_answer
+from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
+from rag.prompts import NOT_COVERED
+from rag.refusal import decide
+from rag.retrieve import Filters, Mode, PaperHit, Retriever
+from rag.settings import Settings
+from rag.types import Source
+
+__all__ = ["MAX_QUESTION_CHARS", "Assistant", "Conversation", "Turn"]
+
+MAX_QUESTION_CHARS = 4_000
+_FOLLOW_UP = re.compile(r"\b(they|them|their|it|its|this|that|these|those|the paper|the method|he|she)\b", re.I)
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: Answer
+
+
+def _validate(question: str) -> str:
+    q = question.strip()
+    if not q:
+        raise ValueError("empty question: ask something about the indexed papers")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise ValueError(
+            f"question too long ({len(q):,} characters; limit {MAX_QUESTION_CHARS:,}): ask about one thing at a time"
+        )
+    return q
+
+
+def standalone_query(question: str, history: Sequence[Turn]) -> str:
+    """Deterministic follow-up rewrite (no LLM): a question that leans on the previous turn ("they", "it",
+    "this method", or very short) is searched together with the previous query and the papers it cited."""
+    if not history:
+        return question
+    last = history[-1]
+    if not (_FOLLOW_UP.search(question) or len(question.split()) <= 4):
+        return question
+    cited = "; ".join(c.title for c in last.answer.citations[:2])
+    context = cited or last.answer.query
+    return f"{question} ({context})"
+
+
+class Assistant:
+    """Grounded answers with verified citations over the indexed abstracts."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, llm: Any = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.llm = llm
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        store: Any = None,
+        embedder: Any = None,
+        llm: Any = None,
+        ingest_if_empty: bool = True,
+    ) -> Assistant:
+        """Build clients from settings (or use the ones given); ingest the bundled corpus into an empty index."""
+        from rag.embeddings import build_embedder
+        from rag.store import open_store
+
+        settings = settings or Settings()
+        store = store or open_store(settings)
+        embedder = embedder or build_embedder(settings.embedding)
+        if ingest_if_empty and store.count() == 0:
+            from ingest.pipeline import Ingestor
+
+            Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])
+        retriever = Retriever.open(settings, store, embedder)
+        retriever.candidates = settings.retrieval.candidates
+        if llm is None and settings.llm.provider != "none":
+            from rag.llms import build_llm
+
+            llm = build_llm(settings.llm)
+        return cls(settings, retriever, llm)
+
+    @property
+    def mode_note(self) -> str:
+        if self.llm is None:
+            return EXTRACTIVE_NOTE  # no rag.llms import (openai, httpx) on the offline path
+        from rag.llms import describe
+
+        return describe(self.settings.llm)
+
+    def retrieve(
+        self, query: str, k: int | None = None, mode: Mode | None = None, filters: Filters | None = None
+    ) -> list[PaperHit]:
+        """Ranked papers (paper_id, title, score, best chunk), no LLM."""
+        return self.retriever.retrieve(
+            _validate(query), k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
+        )
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: Mode | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, k=k, mode=mode, filters=filters, history=history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None  # stream always ends with the Answer
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: Mode | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Iterator[str | Answer]:
+        """Text deltas (with an LLM), then the final, checked Answer."""
+        t0 = time.perf_counter()
+        q = _validate(question)
+        query = standalone_query(q, history)
+        hits = self.retriever.retrieve(
+            query, k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
+        )
+        abstracts = self.retriever.abstracts([h.paper_id for h in hits])
+        sources = [
+            Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk, h.metadata)
+            for i, h in enumerate(hits, start=1)
+        ]
+        t_retrieve = (time.perf_counter() - t0) * 1000
+        top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+        decision = decide(q, [f"{s.title} {s.abstract}" for s in sources], top, self.settings.retrieval.min_similarity)
+        base = Answer(
+            question=q,
+            query=query,
+            text="",
+            citations=[],
+            sources=sources,
+            refused=False,
+            mode="llm" if self.llm is not None else "extractive",
+            mode_note=self.mode_note,
+        )
+        if decision.refused:
+            yield self._refusal(base, decision.reason, t0, t_retrieve)
+            return
+        if self.llm is None:
+            text = extractive_answer(q, sources)
+            if not text:
+                yield self._refusal(base, "no abstract sentence matches the question", t0, t_retrieve)
+                return
+        else:
+            text = yield from self._generate(q, sources, history)
+        if self.llm is not None and NOT_COVERED.rstrip(".").lower() in text.lower():
+            # The model followed the prompt's rule for "the sources do not answer": a refusal, not an answer.
+            yield self._refusal(base, "the LLM found no answer in the retrieved abstracts", t0, t_retrieve)
+            return
+        checked = check_answer(text, sources)
+        flags = [f"removed citation [{n}]: not one of the sources" for n in checked.removed]
+        flags += [f"citation [{n}] is not supported by its abstract" for n in checked.unsupported]
+        if self.llm is not None and not checked.citations:
+            flags.append("the LLM answer cites no source: treat it as unsupported")
+        yield replace(
+            base,
+            text=checked.text,
+            citations=checked.citations,
+            sentences=checked.sentences,
+            flags=flags,
+            timings_ms={"retrieve": t_retrieve, "total": (time.perf_counter() - t0) * 1000},
+        )
+
+    def _generate(self, question: str, sources: list[Source], history: Sequence[Turn]) -> Generator[str, None, str]:
+        from rag.llms import stream_chat
+        from rag.prompts import build_messages
+
+        past = [(t.question, t.answer.text) for t in history[-3:]]
+        messages = build_messages(question, sources, self.settings.llm.context_tokens, past)
+        parts: list[str] = []
+        for delta in stream_chat(self.llm, messages):
+            parts.append(delta)
+            yield delta
+        return "".join(parts)
+
+    def _refusal(self, base: Answer, reason: str, t0: float, t_retrieve: float) -> Answer:
+        nearest = "; ".join(s.title for s in base.sources[:3])
+        text = f"The indexed abstracts don't answer this ({reason})."
+        if nearest:
+            text += f" Nearest papers: {nearest}."
+        return replace(
+            base,
+            text=text,
+            refused=True,
+            refusal_reason=reason,
+            timings_ms={"retrieve": t_retrieve, "total": (time.perf_counter() - t0) * 1000},
+        )
+
+    def conversation(self) -> Conversation:
+        return Conversation(self)
+
+
+@dataclass
+class Conversation:
+    """Multi-turn chat: follow-ups are rewritten into standalone queries from the previous turns."""
+
+    assistant: Assistant
+    turns: list[Turn] = field(default_factory=list)
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        answer = self.assistant.ask(question, history=self.turns, **kwargs)
+        self.turns.append(Turn(question, answer))
+        return answer
