@@ -40,7 +40,6 @@ _REASON_CHARS = 200
 _EMPTY = "returned an empty answer (some servers, llama.cpp's among them, do this when the prompt exceeds the context)"
 
 
-
 class LLMError(RuntimeError):
     """An LLM call failed; ``str(error)`` is a one-line message fit to show the user (no traceback, no key)."""
 
