@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -120,9 +121,15 @@ class Assistant:
         mode: Mode | None = None,
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
+        llm: Any = None,
+        extractive: bool = False,
     ) -> Answer:
+        """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``llm`` (another llama-index LLM),
+        ``extractive=True`` (no LLM even if one is configured)."""
         answer: Answer | None = None
-        for event in self.stream(question, k=k, mode=mode, filters=filters, history=history):
+        for event in self.stream(
+            question, k=k, mode=mode, filters=filters, history=history, llm=llm, extractive=extractive
+        ):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None  # stream always ends with the Answer
@@ -136,11 +143,14 @@ class Assistant:
         mode: Mode | None = None,
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
+        llm: Any = None,
+        extractive: bool = False,
     ) -> Iterator[str | Answer]:
         """Text deltas (with an LLM), then the final, checked Answer."""
         t0 = time.perf_counter()
         q = _validate(question)
-        query = standalone_query(q, history)
+        llm = None if extractive else (llm if llm is not None else self.llm)
+        query = self._standalone(q, history, llm)
         hits = self.retriever.retrieve(
             query, k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
         )
@@ -159,27 +169,28 @@ class Assistant:
             citations=[],
             sources=sources,
             refused=False,
-            mode="llm" if self.llm is not None else "extractive",
-            mode_note=self.mode_note,
+            mode="llm" if llm is not None else "extractive",
+            mode_note=self.mode_note if llm is self.llm else self._describe(llm),
         )
         if decision.refused:
             yield self._refusal(base, decision.reason, t0, t_retrieve)
             return
-        if self.llm is None:
+        timings = {"retrieve": t_retrieve}
+        if llm is None:
             text = extractive_answer(q, sources)
             if not text:
                 yield self._refusal(base, "no abstract sentence matches the question", t0, t_retrieve)
                 return
         else:
-            text = yield from self._generate(q, sources, history)
-        if self.llm is not None and NOT_COVERED.rstrip(".").lower() in text.lower():
+            text = yield from self._generate(llm, q, sources, history, t0, timings)
+        if llm is not None and NOT_COVERED.rstrip(".").lower() in text.lower():
             # The model followed the prompt's rule for "the sources do not answer": a refusal, not an answer.
             yield self._refusal(base, "the LLM found no answer in the retrieved abstracts", t0, t_retrieve)
             return
         checked = check_answer(text, sources)
         flags = [f"removed citation [{n}]: not one of the sources" for n in checked.removed]
         flags += [f"citation [{n}] is not supported by its abstract" for n in checked.unsupported]
-        if self.llm is not None and not checked.citations:
+        if llm is not None and not checked.citations:
             flags.append("the LLM answer cites no source: treat it as unsupported")
         yield replace(
             base,
@@ -187,17 +198,52 @@ class Assistant:
             citations=checked.citations,
             sentences=checked.sentences,
             flags=flags,
-            timings_ms={"retrieve": t_retrieve, "total": (time.perf_counter() - t0) * 1000},
+            timings_ms={**timings, "total": (time.perf_counter() - t0) * 1000},
         )
 
-    def _generate(self, question: str, sources: list[Source], history: Sequence[Turn]) -> Generator[str, None, str]:
+    async def aask(self, question: str, **kwargs: Any) -> Answer:
+        """``ask`` for async callers (runs in a worker thread: Chroma and the local model are synchronous)."""
+        return await asyncio.to_thread(self.ask, question, **kwargs)
+
+    def _describe(self, llm: Any) -> str:
+        if llm is None:
+            return EXTRACTIVE_NOTE
+        return f"LLM: {getattr(llm, 'model', type(llm).__name__)} (per-call override)"
+
+    def _standalone(self, question: str, history: Sequence[Turn], llm: Any) -> str:
+        """Follow-ups become standalone queries: by the LLM when there is one, else deterministically."""
+        if not history or llm is None:
+            return standalone_query(question, history)
+        from rag.llms import LLMError, complete_chat
+        from rag.prompts import build_rewrite_messages
+
+        past = [(t.question, t.answer.text) for t in history[-3:]]
+        try:
+            lines = complete_chat(llm, build_rewrite_messages(past, question)).strip().splitlines()
+        except LLMError:
+            return standalone_query(question, history)  # the answer call will report the LLM problem
+        rewritten = lines[0].strip().strip('"') if lines else ""
+        return rewritten if 3 <= len(rewritten) <= 500 else standalone_query(question, history)
+
+    def _generate(
+        self,
+        llm: Any,
+        question: str,
+        sources: list[Source],
+        history: Sequence[Turn],
+        t0: float,
+        timings: dict[str, float],
+    ) -> Generator[str, None, str]:
         from rag.llms import stream_chat
         from rag.prompts import build_messages
 
         past = [(t.question, t.answer.text) for t in history[-3:]]
         messages = build_messages(question, sources, self.settings.llm.context_tokens, past)
+        timings["before_llm"] = (time.perf_counter() - t0) * 1000  # retrieval + checks + prompt building
         parts: list[str] = []
-        for delta in stream_chat(self.llm, messages):
+        for delta in stream_chat(llm, messages):
+            if not parts:
+                timings["first_token"] = (time.perf_counter() - t0) * 1000
             parts.append(delta)
             yield delta
         return "".join(parts)

@@ -177,6 +177,7 @@ def test_llm_answers_are_streamed_and_citation_checked(bundled_index: Any, embed
     assert list(dict.fromkeys(parse_markers(answer.text))) == list(range(1, len(answer.citations) + 1))
     if not answer.citations:
         assert "the LLM answer cites no source: treat it as unsupported" in answer.flags
+    assert 0 < answer.timings_ms["before_llm"] <= answer.timings_ms["first_token"] <= answer.timings_ms["total"]
     assert all(
         c.supported or f"citation [{c.n}] is not supported by its abstract" in answer.flags for c in answer.citations
     )
@@ -200,3 +201,10 @@ def test_dead_llm_endpoint_is_a_clear_error(bundled_index: Any, embedder: Any) -
         assistant.ask("What is ClusterNS?")
     # Refusals never call the LLM, so they still work with a dead endpoint.
     assert assistant.ask("Who won the 2018 FIFA World Cup?").refused
+
+
+def test_async_ask(assistant: Assistant) -> None:
+    import asyncio
+
+    answer = asyncio.run(assistant.aask("What is ClusterNS?", k=3))
+    assert answer.citations[0].title == CLUSTER_NS and len(answer.sources) == 3
