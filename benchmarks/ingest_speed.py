@@ -28,7 +28,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # 1. What a user sees: a new process, model not loaded, empty index.
         settings = Settings(data_dir=Path(tmp) / "a")
-        embedder = build_embedder(settings.embedding)
+        embedder = build_embedder(settings.embedding, settings.models_dir)
         t1 = time.perf_counter()
         cold = Ingestor(settings, open_store(settings), embedder).ingest_paths([settings.corpus_dir])
         t_cold = time.perf_counter() - t1

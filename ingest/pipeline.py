@@ -90,7 +90,7 @@ class Ingestor:
         if self._embedder is None:
             from rag.embeddings import build_embedder
 
-            self._embedder = build_embedder(self.settings.embedding)
+            self._embedder = build_embedder(self.settings.embedding, self.settings.models_dir)
         return self._embedder
 
     def ingest_paths(
@@ -152,6 +152,8 @@ class Ingestor:
             if plan.write or plan.stale_ids
             else [cid for stamps_ in stored.values() for chunks in stamps_.values() for cid, _ in chunks]
         )
+        if plan.write and hasattr(self.embedder, "ensure_onnx"):
+            self.embedder.ensure_onnx()  # so the next `rag ask` embeds its query without importing torch
         report.lexical_rebuilt = sync_lexical(self.store, self.settings.bm25_path, known_ids=unchanged_ids)
         report.total_chunks = self.store.count()
 

@@ -84,7 +84,7 @@ class Assistant:
 
         settings = settings or Settings()
         store = store or open_store(settings)
-        embedder = embedder or build_embedder(settings.embedding)
+        embedder = embedder or build_embedder(settings.embedding, settings.models_dir)
         if ingest_if_empty and store.count() == 0:
             from ingest.pipeline import Ingestor
 

@@ -71,10 +71,14 @@ class LocalEmbedding(BaseEmbedding):
     dtype: str = "auto"
     threads: int = 0
     model_batch_size: int = 16
+    onnx_path: Path | None = None  # queries go through this ONNX export when set (no torch import)
     _model: Any = PrivateAttr(default=None)
+    _query_encoder: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, dtype: str = "auto", threads: int = 0, batch_size: int = 16) -> None:
+    def __init__(
+        self, dtype: str = "auto", threads: int = 0, batch_size: int = 16, onnx_path: Path | None = None
+    ) -> None:
         # llama-index slices inputs into embed_batch_size runs before calling us; a large slice lets
         # sentence-transformers sort all texts by length at once (less padding: 37 s -> 27 s on the corpus),
         # and the model itself runs small batches (16 was fastest on 2 cores: 8 -> 28 s, 32 -> 29 s).
@@ -84,6 +88,7 @@ class LocalEmbedding(BaseEmbedding):
             dtype=dtype,
             threads=threads,
             model_batch_size=batch_size,
+            onnx_path=onnx_path,
         )
 
     @classmethod
@@ -118,8 +123,25 @@ class LocalEmbedding(BaseEmbedding):
         )
         return vecs.astype("float32").tolist()  # type: ignore[no-any-return]
 
+    def ensure_onnx(self) -> None:
+        """Write the ONNX export now if it is configured and missing (cheap right after an ingest: torch is loaded)."""
+        if self.onnx_path is not None and not self.onnx_path.is_file():
+            from rag.onnx_query import export_onnx
+
+            with self._lock:
+                export_onnx(local_model_dir(), self.onnx_path)
+
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
+        if self.onnx_path is None:
+            return self._encode([query])[0]
+        with self._lock:
+            if self._query_encoder is None:
+                from rag.onnx_query import OnnxQueryEncoder, export_onnx
+
+                if not self.onnx_path.is_file():
+                    export_onnx(local_model_dir(), self.onnx_path)  # once per data dir (~2 s, needs torch)
+                self._query_encoder = OnnxQueryEncoder(self.onnx_path, local_model_dir(), self.threads)
+        return self._query_encoder.encode(query)  # type: ignore[no-any-return]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._encode([text])[0]
@@ -131,9 +153,13 @@ class LocalEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
-def build_embedder(cfg: EmbeddingSettings) -> BaseEmbedding:
+def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> BaseEmbedding:
+    """``cache_dir``: where the local model's ONNX export for fast query embedding lives (None: torch only)."""
     if cfg.provider == "local":
-        return LocalEmbedding(dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size)
+        from rag.onnx_query import ONNX_FILE
+
+        onnx_path = cache_dir / ONNX_FILE if cache_dir is not None else None
+        return LocalEmbedding(dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size, onnx_path=onnx_path)
     from llama_index.embeddings.openai import OpenAIEmbedding
 
     key = cfg.openai_api_key.get_secret_value() if cfg.openai_api_key else None

@@ -80,7 +80,7 @@ class Retriever:
         store = store or open_store(settings)
         path = settings.bm25_path
         lexical = LexicalIndex.load(path) if LexicalIndex.stored_fingerprint(path) else None
-        return cls(store, lexical, embedder or build_embedder(settings.embedding))
+        return cls(store, lexical, embedder or build_embedder(settings.embedding, settings.models_dir))
 
     def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
         if self.store.count() == 0:

@@ -169,5 +169,9 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
     def bm25_path(self) -> Path:
         return self.data_dir / "bm25" / self.store.collection
