@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench eval clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest_speed.py
+
+eval: $(VENV)/.installed
+	$(BIN)/python -m evals.run --split test --fresh-index --out eval-out
 
 clean:
 	rm -rf $(VENV) .rag

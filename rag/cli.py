@@ -138,6 +138,12 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             print(f"error: {exc}")
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from evals.run import main as eval_main
+
+    return int(eval_main(args.args) or 0)
+
+
 def _add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=None, help="papers to retrieve (default: settings)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25", "rrf"], default=None, help="retrieval mode")
@@ -174,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_answer_options(chat)
     chat.set_defaults(func=_cmd_chat)
 
+    ev = sub.add_parser(
+        "eval", help="run the curated eval set (see docs/evals.md; `rag eval --help` for options)", add_help=False
+    )
+    ev.add_argument("args", nargs=argparse.REMAINDER)
+    ev.set_defaults(func=_cmd_eval)
+
     st = sub.add_parser("status", help="what the index holds")
     st.set_defaults(func=_cmd_status)
     return parser
@@ -183,6 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.formats.common import FormatError
     from rag.store import EmbeddingMismatchError, StoreUnavailableError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["eval"]:
+        # The eval runner has its own options (argparse.REMAINDER cannot pass "--split …" through a subparser).
+        from evals.run import main as eval_main
+
+        return int(eval_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

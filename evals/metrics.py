@@ -1,0 +1,190 @@
+"""Eval metrics: retrieval (via ranx), answers, refusals and citations.
+
+Retrieval metrics are never hand-written: rankings go to ranx. A system ranking is turned into ranx scores by
+rank (1/rank), so ties in the system's scores keep the order the system returned, and a paper returned twice
+counts once, at its best rank.
+
+Citation quality is judged offline, ALCE-style, with the project's lexical support score as the judge
+(``rag.citations.support``, threshold ``JUDGE_THRESHOLD``): it is a proxy for an NLI judge, not one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ingest.sentences import split_sentences
+from rag.answer import Answer
+from rag.citations import parse_markers, support
+
+__all__ = [
+    "JUDGE",
+    "JUDGE_THRESHOLD",
+    "RETRIEVAL_METRICS",
+    "CitationScores",
+    "RefusalScores",
+    "citation_scores",
+    "citations_valid",
+    "gold_citation_recall",
+    "mean",
+    "must_contain_hit",
+    "percentile",
+    "refusal_scores",
+    "retrieval_scores",
+]
+
+JUDGE_THRESHOLD = 0.4
+JUDGE = f"lexical-support@{JUDGE_THRESHOLD}"
+RETRIEVAL_METRICS: tuple[str, ...] = ("ndcg@10", "recall@5", "recall@10", "mrr@10", "hit_rate@1", "hit_rate@5")
+_EMPTY = "__no_result__"  # ranx needs at least one document per query in the run
+
+
+def _rank_scores(ranking: Sequence[str]) -> dict[str, float]:
+    """System order -> ranx scores: 1/rank, first occurrence wins (duplicates count once, at their best rank)."""
+    scores: dict[str, float] = {}
+    for rank, doc in enumerate(ranking, start=1):
+        scores.setdefault(doc, 1.0 / rank)
+    return scores or {_EMPTY: 0.0}
+
+
+def retrieval_scores(
+    gold: Mapping[str, Sequence[str]],
+    rankings: Mapping[str, Sequence[str]],
+    metrics: Sequence[str] = RETRIEVAL_METRICS,
+) -> dict[str, dict[str, float]]:
+    """Per-query ranx metrics: ``gold`` qid -> relevant ids (binary relevance), ``rankings`` qid -> ranked ids.
+
+    Queries without gold (unanswerable) are skipped; a query with gold but no ranking scores 0."""
+    from ranx import Qrels, Run, evaluate
+
+    qids = [q for q, g in gold.items() if g]
+    if not qids:
+        return {}
+    qrels = Qrels({q: {doc: 1 for doc in gold[q]} for q in qids})
+    run = Run({q: _rank_scores(rankings.get(q, ())) for q in qids})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast warning inside ranx
+        per_query = evaluate(qrels, run, list(metrics), return_mean=False, make_comparable=True)
+    if len(metrics) == 1:  # ranx returns a bare array for a single metric
+        per_query = {metrics[0]: per_query}
+    # ranx orders queries like the sorted qrels keys
+    order = list(qrels.keys())
+    return {q: {m: float(per_query[m][i]) for m in metrics} for i, q in enumerate(order)}
+
+
+def gold_citation_recall(gold: Sequence[str], cited: Iterable[str]) -> float:
+    """Fraction of the gold papers that the answer cites (0 for a refusal: it cites nothing)."""
+    if not gold:
+        return math.nan
+    cited_set = set(cited)
+    return sum(g in cited_set for g in set(gold)) / len(set(gold))
+
+
+def must_contain_hit(text: str, required: Sequence[str]) -> bool:
+    """All required strings occur in the answer (case-insensitive, whitespace-normalised)."""
+    norm = " ".join(text.split()).lower()
+    return all(" ".join(r.split()).lower() in norm for r in required)
+
+
+def citations_valid(answer: Answer) -> bool:
+    """Every [n] in the text names one of the answer's citations (numbered [1]..[m] by first use, not by source
+    number), and every cited paper is one of the sources shown to the answerer."""
+    cited = {c.n for c in answer.citations}
+    sources = {s.paper_id for s in answer.sources}
+    markers_ok = all(n in cited for n in parse_markers(answer.text))
+    return markers_ok and all(c.paper_id in sources for c in answer.citations)
+
+
+@dataclass(frozen=True)
+class CitationScores:
+    """ALCE-style: recall = statements fully supported by the concatenation of their cited abstracts (a statement
+    with no citation is unsupported); precision = citations that support their statement on their own, or are
+    needed for the statement's support (removing them breaks it)."""
+
+    recall: float
+    precision: float
+    statements: int
+    citations: int
+
+
+def _supported(claim: str, evidence: Sequence[str], threshold: float) -> bool:
+    return bool(evidence) and support(claim, "\n".join(evidence))[0] >= threshold
+
+
+def citation_scores(answer: Answer, threshold: float = JUDGE_THRESHOLD) -> CitationScores:
+    abstracts = {s.paper_id: s.abstract for s in answer.sources}
+    by_n = {c.n: abstracts.get(c.paper_id, "") for c in answer.citations}  # citations are renumbered [1]..[m]
+    statements = [s for s in split_sentences(answer.text) if s.strip()] if not answer.refused else []
+    supported = 0
+    relevant = 0
+    total_cites = 0
+    for sentence in statements:
+        ns = [n for n in dict.fromkeys(parse_markers(sentence)) if by_n.get(n)]
+        evidence = [by_n[n] for n in ns]
+        full = _supported(sentence, evidence, threshold)
+        supported += full
+        for n in ns:
+            total_cites += 1
+            alone = _supported(sentence, [by_n[n]], threshold)
+            needed = full and not _supported(sentence, [by_n[m] for m in ns if m != n], threshold)
+            relevant += alone or needed
+    return CitationScores(
+        recall=supported / len(statements) if statements else math.nan,
+        precision=relevant / total_cites if total_cites else math.nan,
+        statements=len(statements),
+        citations=total_cites,
+    )
+
+
+@dataclass(frozen=True)
+class RefusalScores:
+    """Answerable vs unanswerable. ``refusal_*``: a refusal is "correct" on an unanswerable question.
+    ``answer_precision`` (LitQA2-style) = correct answers / questions answered, ``answer_accuracy`` = correct /
+    asked, where "correct" is a refusal of an unanswerable question or an answer citing a gold paper."""
+
+    refusal_accuracy: float  # refused == unanswerable
+    refusal_precision: float  # correct refusals / refusals
+    refusal_recall: float  # correct refusals / unanswerable questions
+    false_refusal_rate: float  # refusals of answerable questions / answerable questions
+    answer_precision: float
+    answer_accuracy: float
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else math.nan
+
+
+def refusal_scores(rows: Sequence[tuple[bool, bool, bool]]) -> RefusalScores:
+    """``rows``: (answerable, refused, cites_gold) per question."""
+    refusals = sum(r for _, r, _ in rows)
+    unanswerable = sum(not a for a, _, _ in rows)
+    answerable = len(rows) - unanswerable
+    correct_refusals = sum((not a) and r for a, r, _ in rows)
+    false_refusals = sum(a and r for a, r, _ in rows)
+    correct_answers = sum(a and (not r) and g for a, r, g in rows)
+    answered = len(rows) - refusals
+    return RefusalScores(
+        refusal_accuracy=_ratio(sum(r == (not a) for a, r, _ in rows), len(rows)),
+        refusal_precision=_ratio(correct_refusals, refusals),
+        refusal_recall=_ratio(correct_refusals, unanswerable),
+        false_refusal_rate=_ratio(false_refusals, answerable),
+        answer_precision=_ratio(correct_answers, answered),
+        answer_accuracy=_ratio(correct_answers + correct_refusals, len(rows)),
+    )
+
+
+def mean(values: Iterable[float | None]) -> float:
+    """Mean of the defined values (None and NaN skipped); NaN when there are none."""
+    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default method), NaN for no values."""
+    if not values:
+        return math.nan
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, dtype=float), q))

@@ -1,0 +1,531 @@
+"""Run the curated eval set against an Assistant and write results.json + report.md (+ plots).
+
+    python -m evals.run --split test --out eval-out            # extractive mode, hybrid retrieval
+    python -m evals.run --split all --modes hybrid,dense,bm25 --out eval-out
+    python -m evals.run --split test --fresh-index --write-baseline evals/baseline.json
+
+``--fresh-index`` ingests the bundled corpus into a temporary directory (what the regression test does), so the
+numbers do not depend on whatever is in ./.rag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.data import ANSWERABLE_TYPES, CURATED, UNANSWERABLE_TYPES, EvalQuestion, corpus_ids, load_questions, validate
+from evals.metrics import (
+    JUDGE,
+    RETRIEVAL_METRICS,
+    citation_scores,
+    citations_valid,
+    gold_citation_recall,
+    mean,
+    must_contain_hit,
+    percentile,
+    refusal_scores,
+    retrieval_scores,
+)
+from rag.answer import Answer
+from rag.assistant import Assistant, Turn
+
+__all__ = [
+    "BASELINE",
+    "HEADLINE_MODE",
+    "EvalResult",
+    "compare",
+    "headline",
+    "load_result",
+    "main",
+    "run_eval",
+    "write_results",
+]
+
+TYPES: tuple[str, ...] = ANSWERABLE_TYPES + UNANSWERABLE_TYPES
+RETRIEVE_K = 10  # papers ranked for the retrieval metrics (nDCG@10 etc.); the answer itself uses settings k
+HEADLINE_MODE = "hybrid"
+BASELINE = Path(__file__).resolve().parent / "baseline.json"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class EvalResult:
+    """``rows``: one per (question, mode); ``summary``: mode -> group (a type, "answerable", "all") -> metric."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, dict[str, dict[str, float]]]
+    latency_ms: dict[str, dict[str, float]]
+    settings: dict[str, Any] = field(default_factory=dict)
+    judge: str = JUDGE
+    modes: tuple[str, ...] = ("hybrid",)
+    extractive: bool = True
+    elapsed_s: float = 0.0
+    commit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _settings_summary(assistant: Assistant) -> dict[str, Any]:
+    s = assistant.settings
+
+    def clean(d: dict[str, Any]) -> dict[str, Any]:
+        secret = ("key", "token", "secret", "password")
+        return {k: v for k, v in d.items() if not any(w in k.lower() for w in secret)}
+
+    return {
+        "retrieval": clean(s.retrieval.model_dump(mode="json")),
+        "embedding": clean(s.embedding.model_dump(mode="json")),
+        "chunking": clean(s.chunking.model_dump(mode="json")),
+        "llm": {"provider": s.llm.provider, "model": s.llm.model},
+        "store_count": _safe_count(assistant),
+    }
+
+
+def _safe_count(assistant: Assistant) -> int | None:
+    try:
+        return int(assistant.retriever.store.count())
+    except Exception:  # a store without count(): not worth failing a run for
+        return None
+
+
+def git_commit(root: Path = ROOT) -> str | None:
+    """HEAD's commit read from .git (no git subprocess); None outside a checkout."""
+    git = root / ".git"
+    try:
+        if git.is_file():  # worktree: "gitdir: <path>"
+            git = Path(git.read_text().split(":", 1)[1].strip())
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head
+        ref = head.split(":", 1)[1].strip()
+        common = git / (git / "commondir").read_text().strip() if (git / "commondir").is_file() else git
+        for base in (git, common):
+            if (base / ref).is_file():
+                return (base / ref).read_text().strip()
+        for line in (common / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except (OSError, IndexError):
+        return None
+    return None
+
+
+def _ask_row(
+    assistant: Assistant, q: EvalQuestion, mode: str, extractive: bool, history: list[Turn]
+) -> tuple[dict[str, Any], Answer]:
+    t0 = time.perf_counter()
+    answer = assistant.ask(q.question, mode=mode, history=history, extractive=extractive)  # type: ignore[arg-type]
+    latency = (time.perf_counter() - t0) * 1000
+    hits = assistant.retrieve(answer.query, k=RETRIEVE_K, mode=mode)  # type: ignore[arg-type]
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    cited = [c.paper_id for c in answer.citations]
+    cites = citation_scores(answer)
+    recall = gold_citation_recall(q.gold, cited) if q.answerable else math.nan
+    row: dict[str, Any] = {
+        "id": q.id,
+        "type": q.type,
+        "split": q.split,
+        "mode": mode,
+        "question": q.question,
+        "history": list(q.history),
+        "query": answer.query,
+        "gold": list(q.gold),
+        "answerable": q.answerable,
+        "refused": answer.refused,
+        "refusal_reason": answer.refusal_reason,
+        "cited": cited,
+        "retrieved": [h.paper_id for h in hits],
+        "top_similarity": max(dense) if dense else None,
+        "gold_citation_recall": recall,
+        "cites_gold": bool(set(cited) & set(q.gold)),
+        "fact_hit": must_contain_hit(answer.text, q.must_contain) if q.must_contain else None,
+        "citations_valid": citations_valid(answer),
+        "alce_citation_recall": cites.recall,
+        "alce_citation_precision": cites.precision,
+        "flags": list(answer.flags),
+        "latency_ms": latency,
+        "answer": answer.text,
+    }
+    return row, answer
+
+
+def run_eval(
+    assistant: Assistant,
+    questions: Sequence[EvalQuestion],
+    modes: Sequence[str] = ("hybrid",),
+    *,
+    extractive: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Ask every question in every retrieval mode (extractive answers by default: no LLM, deterministic)."""
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for mode in modes:
+        for q in questions:
+            history: list[Turn] = []
+            for earlier in q.history:  # replay the conversation so the follow-up is rewritten as in the UI
+                past = assistant.ask(earlier, mode=mode, history=history, extractive=extractive)  # type: ignore[arg-type]
+                history.append(Turn(earlier, past))
+            row, _ = _ask_row(assistant, q, mode, extractive, history)
+            rows.append(row)
+            if progress:
+                progress(f"{mode} {q.id}")
+        mode_rows = [r for r in rows if r["mode"] == mode]
+        per_query = retrieval_scores(
+            {r["id"]: r["gold"] for r in mode_rows}, {r["id"]: r["retrieved"] for r in mode_rows}
+        )
+        for r in mode_rows:
+            r.update(per_query.get(r["id"], dict.fromkeys(RETRIEVAL_METRICS)))
+    summary = {mode: summarize([r for r in rows if r["mode"] == mode]) for mode in modes}
+    latency = {
+        mode: {
+            "p50": percentile([r["latency_ms"] for r in rows if r["mode"] == mode], 50),
+            "p95": percentile([r["latency_ms"] for r in rows if r["mode"] == mode], 95),
+            "mean": mean(r["latency_ms"] for r in rows if r["mode"] == mode),
+        }
+        for mode in modes
+    }
+    return EvalResult(
+        rows=rows,
+        summary=summary,
+        latency_ms=latency,
+        settings=_settings_summary(assistant),
+        modes=tuple(modes),
+        extractive=extractive,
+        elapsed_s=time.perf_counter() - start,
+        commit=git_commit(),
+    )
+
+
+def _group(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {"n": float(len(rows))}
+    answerable = [r for r in rows if r["answerable"]]
+    for m in RETRIEVAL_METRICS:
+        out[m] = mean(r.get(m) for r in answerable)
+    out["gold_citation_recall"] = mean(r["gold_citation_recall"] for r in answerable)
+    out["cites_gold_rate"] = mean(float(r["cites_gold"]) for r in answerable)
+    out["fact_hit_rate"] = mean(float(r["fact_hit"]) for r in rows if r["fact_hit"] is not None)
+    out["refusal_rate"] = mean(float(r["refused"]) for r in rows)
+    out["citation_validity"] = mean(float(r["citations_valid"]) for r in rows if not r["refused"])
+    out["alce_citation_recall"] = mean(r["alce_citation_recall"] for r in rows)
+    out["alce_citation_precision"] = mean(r["alce_citation_precision"] for r in rows)
+    out["latency_p50_ms"] = percentile([r["latency_ms"] for r in rows], 50)
+    out["latency_p95_ms"] = percentile([r["latency_ms"] for r in rows], 95)
+    return out
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Metrics per question type, for all answerable questions, and overall (with the refusal scores)."""
+    groups: dict[str, dict[str, float]] = {}
+    for t in TYPES:
+        of_type = [r for r in rows if r["type"] == t]
+        if of_type:
+            groups[t] = _group(of_type)
+    groups["answerable"] = _group([r for r in rows if r["answerable"]])
+    overall = _group(rows)
+    overall.update(asdict(refusal_scores([(r["answerable"], r["refused"], r["cites_gold"]) for r in rows])))
+    groups["all"] = overall
+    return groups
+
+
+def headline(result: EvalResult, mode: str = HEADLINE_MODE) -> dict[str, float]:
+    """The numbers the regression gate watches: nDCG@10 per answerable type, refusal accuracy, gold citation
+    recall (answerable questions) and the fact hit rate."""
+    s = result.summary[mode]
+    out = {f"{mode}.ndcg@10.{t}": s[t]["ndcg@10"] for t in ANSWERABLE_TYPES if t in s}
+    out[f"{mode}.refusal_accuracy"] = s["all"]["refusal_accuracy"]
+    out[f"{mode}.gold_citation_recall"] = s["answerable"]["gold_citation_recall"]
+    if "fact" in s:
+        out[f"{mode}.fact_hit_rate"] = s["fact"]["fact_hit_rate"]
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.0f}" if v >= 100 or v.is_integer() else f"{v:.3f}"
+    return str(v)
+
+
+def _table(summary: dict[str, dict[str, float]], metrics: Sequence[str]) -> list[str]:
+    lines = ["| group | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for group, vals in summary.items():
+        lines.append(f"| {group} | " + " | ".join(_fmt(vals.get(m)) for m in metrics) + " |")
+    return lines
+
+
+def report_markdown(result: EvalResult, plots: Sequence[str] = ()) -> str:
+    lines = [
+        "# Eval report",
+        "",
+        f"- questions × modes: {len(result.rows)} ({', '.join(result.modes)}); "
+        f"{'extractive' if result.extractive else 'LLM'} answers",
+        f"- judge: {result.judge} (rag.citations.support as an offline ALCE-style judge)",
+        f"- commit: {result.commit or 'unknown'}; wall time {result.elapsed_s:.1f} s",
+        "",
+    ]
+    for mode in result.modes:
+        s = result.summary[mode]
+        lat = result.latency_ms[mode]
+        lines += [f"## {mode}", "", f"Latency per question: p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms.", ""]
+        lines += ["### Retrieval (answerable questions)", ""]
+        lines += _table({g: v for g, v in s.items() if g in ANSWERABLE_TYPES or g == "answerable"}, RETRIEVAL_METRICS)
+        lines += ["", "### Answers", ""]
+        answer_metrics = [
+            "n",
+            "gold_citation_recall",
+            "cites_gold_rate",
+            "fact_hit_rate",
+            "refusal_rate",
+            "citation_validity",
+            "alce_citation_recall",
+            "alce_citation_precision",
+            "latency_p50_ms",
+        ]
+        lines += _table(s, answer_metrics)
+        a = s["all"]
+        lines += [
+            "",
+            "### Refusals (answerable vs unanswerable)",
+            "",
+            f"- refusal accuracy {_fmt(a['refusal_accuracy'])}, precision {_fmt(a['refusal_precision'])}, "
+            f"recall {_fmt(a['refusal_recall'])}, false-refusal rate {_fmt(a['false_refusal_rate'])}",
+            f"- answer precision (correct / answered) {_fmt(a['answer_precision'])}, "
+            f"accuracy (correct / asked) {_fmt(a['answer_accuracy'])}",
+            "",
+        ]
+        misses = [r for r in result.rows if r["mode"] == mode and r["answerable"] and not r["cites_gold"]]
+        wrong_answers = [r for r in result.rows if r["mode"] == mode and not r["answerable"] and not r["refused"]]
+        if misses or wrong_answers:
+            lines += ["### Failures", ""]
+            for r in misses:
+                why = "refused" if r["refused"] else "gold not cited"
+                lines.append(f"- `{r['id']}` ({r['type']}, {why}): {r['question']}")
+            for r in wrong_answers:
+                lines.append(f"- `{r['id']}` ({r['type']}, answered instead of refusing): {r['question']}")
+            lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def write_plots(result: EvalResult, out_dir: Path) -> list[str]:
+    """PNG plots next to the report; [] when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    names: list[str] = []
+    groups = [t for t in TYPES if t in result.summary[result.modes[0]]]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(1, len(result.modes))
+    for i, mode in enumerate(result.modes):
+        s = result.summary[mode]
+        vals = [s[g]["ndcg@10"] if g in ANSWERABLE_TYPES else s[g]["refusal_rate"] for g in groups]
+        ax.bar(
+            [x + i * width for x in range(len(groups))], [0 if math.isnan(v) else v for v in vals], width, label=mode
+        )
+    ax.set_xticks([x + width * (len(result.modes) - 1) / 2 for x in range(len(groups))])
+    ax.set_xticklabels([g.replace("unanswerable_", "unans_") for g in groups], rotation=20)
+    ax.set_ylabel("nDCG@10 (answerable) / refusal rate (unanswerable)")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "metric_by_type.png", dpi=100)
+    plt.close(fig)
+    names.append("metric_by_type.png")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for mode in result.modes:
+        ax.hist([r["latency_ms"] for r in result.rows if r["mode"] == mode], bins=30, alpha=0.6, label=mode)
+    ax.set_xlabel("latency per question (ms)")
+    ax.set_ylabel("questions")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "latency.png", dpi=100)
+    plt.close(fig)
+    names.append("latency.png")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    mode = result.modes[0]
+    for label, answerable in (("answerable", True), ("unanswerable", False)):
+        sims = [
+            r["top_similarity"]
+            for r in result.rows
+            if r["mode"] == mode and r["answerable"] == answerable and r["top_similarity"] is not None
+        ]
+        ax.hist(sims, bins=25, alpha=0.6, label=label)
+    ax.set_xlabel(f"top dense similarity ({mode})")
+    ax.set_ylabel("questions")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "top_similarity.png", dpi=100)
+    plt.close(fig)
+    names.append("top_similarity.png")
+    return names
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_results(result: EvalResult, out_dir: Path, plots: bool = True) -> Path:
+    """results.json (rows, summary, settings, commit, judge), report.md and PNG plots in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = _json_safe(result.to_dict())
+    (out_dir / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    names = write_plots(result, out_dir) if plots else []
+    (out_dir / "report.md").write_text(report_markdown(result, names), encoding="utf-8")
+    return out_dir
+
+
+def load_result(path: Path) -> EvalResult:
+    """An EvalResult back from results.json (or its directory)."""
+    if path.is_dir():
+        path = path / "results.json"
+    d = json.loads(path.read_text(encoding="utf-8"))
+
+    def nan(v: Any) -> Any:
+        if v is None:
+            return math.nan
+        if isinstance(v, dict):
+            return {k: nan(x) for k, x in v.items()}
+        return v
+
+    return EvalResult(
+        rows=d["rows"],
+        summary=nan(d["summary"]),
+        latency_ms=d["latency_ms"],
+        settings=d.get("settings", {}),
+        judge=d.get("judge", JUDGE),
+        modes=tuple(d.get("modes", ("hybrid",))),
+        extractive=d.get("extractive", True),
+        elapsed_s=d.get("elapsed_s", 0.0),
+        commit=d.get("commit"),
+    )
+
+
+def compare(
+    run_a: EvalResult, run_b: EvalResult, metric: str = "ndcg@10", mode_a: str = "hybrid", mode_b: str | None = None
+) -> dict[str, float]:
+    """Paired comparison of one per-question metric on the questions both runs answered (B minus A).
+
+    Returns the mean of A and B, the mean difference, a paired bootstrap-free Wilcoxon signed-rank p-value (0
+    differences dropped; 1.0 when all pairs tie) and a paired t-test p-value."""
+    from scipy import stats
+
+    def values(result: EvalResult, mode: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for r in result.rows:
+            v = r.get(metric)
+            if r["mode"] == mode and v is not None and not (isinstance(v, float) and math.isnan(v)):
+                out[r["id"]] = float(v)
+        return out
+
+    a = values(run_a, mode_a)
+    b = values(run_b, mode_b or mode_a)
+    ids = sorted(set(a) & set(b))
+    xs = [a[i] for i in ids]
+    ys = [b[i] for i in ids]
+    diffs = [y - x for x, y in zip(xs, ys, strict=True)]
+    if not ids:
+        return {"n": 0.0, "mean_a": math.nan, "mean_b": math.nan, "diff": math.nan, "wilcoxon_p": math.nan}
+    nonzero = [d for d in diffs if d != 0]
+    wilcoxon_p = float(stats.wilcoxon(nonzero).pvalue) if nonzero else 1.0
+    ttest_p = float(stats.ttest_rel(ys, xs).pvalue) if nonzero and len(ids) > 1 else 1.0
+    return {
+        "n": float(len(ids)),
+        "mean_a": mean(xs),
+        "mean_b": mean(ys),
+        "diff": mean(diffs),
+        "wilcoxon_p": wilcoxon_p,
+        "ttest_p": ttest_p,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
+    parser.add_argument("--dataset", type=Path, default=CURATED)
+    parser.add_argument("--modes", default="hybrid", help="comma-separated: hybrid,dense,bm25,rrf")
+    parser.add_argument("--out", type=Path, help="write results.json, report.md and plots here")
+    parser.add_argument("--data-dir", type=Path, help="index location (default: the settings' data_dir)")
+    parser.add_argument("--fresh-index", action="store_true", help="ingest the bundled corpus into a temp dir")
+    parser.add_argument("--llm", action="store_true", help="use the configured LLM instead of extractive answers")
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--write-baseline", type=Path, help="write the headline metrics (test split) as JSON")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), help="compare two results")
+    parser.add_argument("--metric", default="ndcg@10", help="per-question metric for --compare")
+    args = parser.parse_args(argv)
+
+    if args.compare:
+        res = compare(load_result(args.compare[0]), load_result(args.compare[1]), args.metric)
+        print(json.dumps(_json_safe(res), indent=2))
+        return 0
+
+    from rag.settings import Settings
+
+    questions = load_questions(args.dataset, None if args.split == "all" else args.split)
+    validate(questions, corpus_ids())
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        if args.fresh_index:
+            settings = Settings(data_dir=Path(tmp))
+        elif args.data_dir:
+            settings = Settings(data_dir=args.data_dir)
+        else:
+            settings = Settings()
+        assistant = Assistant.open(settings)
+        result = run_eval(
+            assistant, questions, [m.strip() for m in args.modes.split(",") if m.strip()], extractive=not args.llm
+        )
+    for mode in result.modes:
+        print(f"[{mode}]")
+        for group, vals in result.summary[mode].items():
+            print(
+                f"  {group:24s} n={vals['n']:.0f} ndcg@10={_fmt(vals['ndcg@10'])} "
+                f"gold_cit_recall={_fmt(vals['gold_citation_recall'])} refusal_rate={_fmt(vals['refusal_rate'])} "
+                f"fact_hit={_fmt(vals['fact_hit_rate'])}"
+            )
+        lat = result.latency_ms[mode]
+        print(f"  latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
+    print(f"{len(result.rows)} questions in {result.elapsed_s:.1f} s")
+    if args.out:
+        write_results(result, args.out, plots=not args.no_plots)
+        print(f"wrote {args.out}/results.json and {args.out}/report.md")
+    if args.write_baseline:
+        if args.split != "test" or args.llm:
+            parser.error("--write-baseline needs --split test in extractive mode")
+        base = {
+            "split": "test",
+            "extractive": True,
+            "judge": result.judge,
+            "commit": result.commit,
+            "n_questions": len(questions),
+            "metrics": headline(result),
+        }
+        args.write_baseline.write_text(json.dumps(_json_safe(base), indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.write_baseline}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
