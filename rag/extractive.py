@@ -18,8 +18,12 @@ EXTRACTIVE_NOTE = (
 )
 
 
-def _best_sentences(question: str, abstract: str, per_paper: int) -> list[tuple[int, str, float]]:
+def _best_sentences(question: str, title: str, abstract: str, per_paper: int) -> list[tuple[int, str, float]]:
     scored = [(i, s, support(question, s)[0]) for i, s in enumerate(split_sentences(abstract))]
+    if scored and all(t[2] == 0 for t in scored) and support(question, title)[0] > 0:
+        # The question names the paper (e.g. just "WhiteningBERT") but no sentence repeats it: its opening
+        # sentences say what the paper is about.
+        return scored[:per_paper]
     best = sorted(scored, key=lambda t: (-t[2], t[0]))[:per_paper]
     # Quote in the abstract's own order so the excerpt reads naturally.
     return sorted((t for t in best if t[2] > 0), key=lambda t: t[0])
@@ -29,7 +33,7 @@ def extractive_answer(question: str, sources: Sequence[Source], max_papers: int 
     """Markdown answer quoting the top papers. ``sources`` best-first; their ``n`` are the citation numbers."""
     blocks: list[str] = []
     for src in sources:
-        quotes = _best_sentences(question, src.abstract, per_paper)
+        quotes = _best_sentences(question, src.title, src.abstract, per_paper)
         if not quotes:
             continue
         quoted = " ".join(f"“{s}” [{src.n}]" for _, s, _ in quotes)

@@ -93,7 +93,14 @@ class RefusalDecision:
 def _mentions(text: str, term: str) -> bool:
     # Whole-token match, case-insensitive, tolerant of a hyphen/space inside ("GPT-4" ~ "GPT 4", "K-means").
     pattern = re.escape(term.lower()).replace(r"\-", r"[\-\s]?")
-    return re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", text.lower()) is not None
+    if re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", text.lower()):
+        return True
+    # An acronym the abstract spells out: "GNN" ~ "graph neural networks", "STS" ~ "semantic textual similarity".
+    letters = term[:-1] if term.endswith("s") and term[:-1].isupper() else term
+    if letters.isalpha() and letters.isupper() and 2 <= len(letters) <= 6:
+        spelled = r"[\s\-]+".join(rf"{c}[a-z]*" for c in letters.lower())
+        return re.search(rf"\b{spelled}", text.lower()) is not None
+    return False
 
 
 def decide(
