@@ -34,7 +34,7 @@ TokenCounter = Callable[[str], int]
 _SPECIAL_TOKENS = 2
 
 
-CHUNKER_VERSION = "balanced-v2"  # v2: per-category flags in chunk metadata
+CHUNKER_VERSION = "balanced-v3"  # v2: per-category flags in metadata; v3: "a.k.a." no longer ends a sentence
 
 
 def chunk_stamp(paper: Paper, max_tokens: int, prefix_title: bool) -> str:

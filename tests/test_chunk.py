@@ -103,6 +103,10 @@ def test_ids_change_with_content_and_chunking() -> None:
             ["Accuracy is 91.2 vs. 89.1 for the baseline.", "We release code."],
         ),
         (
+            "Related terms in documents (a.k.a. topic mining). Existing methods combine them.",
+            ["Related terms in documents (a.k.a. topic mining).", "Existing methods combine them."],
+        ),
+        (
             "Smith et al. show this works well. Then we extend it.",
             ["Smith et al. show this works well.", "Then we extend it."],
         ),
