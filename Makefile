@@ -1,4 +1,4 @@
-# Two commands for a fresh machine: `make run` (index the bundled corpus) and `make test`.
+# Two commands for a fresh machine: `make run` (the chat UI on the bundled corpus) and `make test`.
 # Each creates ./.venv on first use and installs the project into it.
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/rag ingest
+	$(BIN)/rag ui
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

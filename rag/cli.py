@@ -1,4 +1,4 @@
-"""The `rag` command line: `rag ingest`, `rag ask`, `rag chat`, `rag status`."""
+"""The `rag` command line: `rag ui`, `rag ingest`, `rag ask`, `rag chat`, `rag eval`, `rag status`."""
 
 from __future__ import annotations
 
@@ -138,6 +138,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             print(f"error: {exc}")
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from ui.app import launch
+
+    print(f"starting the UI at http://{args.host}:{args.port} (first launch indexes the bundled corpus) …")
+    launch(_settings(args), host=args.host, port=args.port, auth=args.auth)
+    return EXIT_OK
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from evals.run import main as eval_main
 
@@ -185,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("args", nargs=argparse.REMAINDER)
     ev.set_defaults(func=_cmd_eval)
+
+    ui = sub.add_parser("ui", help="the Gradio chat UI (indexes the bundled corpus on first launch)")
+    ui.add_argument("--host", default="127.0.0.1", help="interface to serve on (default: 127.0.0.1 only)")
+    ui.add_argument("--port", type=int, default=7860)
+    ui.add_argument("--auth", default=None, help="basic auth as user:password (for when you expose it)")
+    ui.set_defaults(func=_cmd_ui)
 
     st = sub.add_parser("status", help="what the index holds")
     st.set_defaults(func=_cmd_status)

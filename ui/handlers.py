@@ -1,0 +1,200 @@
+"""What the UI's events do: each method takes component values (and session state) and returns component values.
+
+All answering goes through ``Assistant.stream``; all HTML comes from ``ui.render``. Errors the user can fix
+(empty or too-long question, bad settings, a failing LLM, a bad upload) come back as messages in the page, never
+as exceptions: the server keeps serving and the session keeps its state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag.answer import Answer
+from rag.assistant import MAX_QUESTION_CHARS, Assistant, Turn
+from rag.settings import Settings
+from ui import render
+from ui.corpus import index_status, ingest_file
+from ui.feedback import Vote, record_feedback
+from ui.session import Chat, Prefs, prefs_from_inputs
+
+__all__ = ["AUTO_FORMAT", "Handlers"]
+
+log = logging.getLogger(__name__)
+
+AUTO_FORMAT = "auto-detect"
+_STREAM_EVERY = 0.05  # seconds between Chatbot refreshes while an LLM streams
+
+# (chatbot messages, evidence, searched query, notice, markdown, question box, chat state)
+AskOutputs = tuple[Any, Any, Any, Any, Any, Any, Chat]
+
+
+class Handlers:
+    """Event handlers bound to one Assistant (shared by all sessions) and its Settings."""
+
+    def __init__(self, assistant: Assistant, settings: Settings) -> None:
+        self.assistant = assistant
+        self.settings = settings
+
+    # ------------------------------------------------------------------------------------------- ask
+
+    def ask(self, question: str | None, prefs: Prefs, chat: Chat) -> Iterator[AskOutputs]:
+        """Stream one answer into the chat; the final yield carries the evidence, query line and Markdown."""
+        q = (question or "").strip()
+        problem = ""
+        if not q:
+            problem = "Type a question about the indexed papers first."
+        elif len(q) > MAX_QUESTION_CHARS:
+            problem = (
+                f"That question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
+                "Ask about one thing at a time."
+            )
+        if problem:
+            yield self._unchanged(chat, render.notice_html(problem))
+            return
+        try:
+            llm, extractive = prefs.llm_call()
+        except ValueError as exc:
+            yield self._unchanged(chat, render.notice_html(f"LLM settings: {exc}"))
+            return
+        user = render.question_html(q)
+        shown = [*chat.messages, {"role": "user", "content": user}]
+        yield ([*shown, _bot(render.pending_html())], gr.skip(), gr.skip(), "", gr.skip(), "", chat)
+        events = self.assistant.stream(
+            q,
+            k=prefs.k,
+            mode=prefs.retrieval_mode,
+            filters=prefs.filters(),
+            history=chat.turns,
+            llm=llm,
+            extractive=extractive,
+        )
+        answer: Answer | None = None
+        partial, last = "", 0.0
+        try:
+            for event in events:
+                if isinstance(event, Answer):
+                    answer = event
+                    break
+                partial += event
+                if time.monotonic() - last >= _STREAM_EVERY:
+                    last = time.monotonic()
+                    yield ([*shown, _bot(render.pending_html(partial))], *_skip(5), chat)
+        except Exception as exc:  # any failure becomes a message; the session goes on
+            message = self._failure(exc)
+            chat.messages = [*shown, _bot(render.error_html(message))]
+            yield (chat.messages, *_skip(2), render.notice_html(message), gr.skip(), gr.skip(), chat)
+            return
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        assert answer is not None  # Assistant.stream always ends with the Answer
+        chat.add(Turn(q, answer), user, render.answer_html(answer))
+        yield (
+            chat.messages,
+            render.evidence_html(answer),
+            render.query_html(answer),
+            "",
+            render.answer_markdown(answer),
+            gr.skip(),
+            chat,
+        )
+
+    def _unchanged(self, chat: Chat, notice: str) -> AskOutputs:
+        return (gr.skip(), gr.skip(), gr.skip(), notice, gr.skip(), gr.skip(), chat)
+
+    def _failure(self, exc: BaseException) -> str:
+        from rag.llms import LLMError
+
+        if isinstance(exc, LLMError | ValueError):
+            return str(exc)
+        log.exception("answering failed")
+        return f"Something went wrong while answering ({type(exc).__name__}); please try again."
+
+    def clear(self) -> AskOutputs:
+        return ([], render.evidence_html(None), "", "", "", "", Chat())
+
+    # ------------------------------------------------------------------------------------------- settings
+
+    def apply_settings(
+        self,
+        prefs: Prefs,
+        k: float,
+        mode: str,
+        year_min: float | None,
+        year_max: float | None,
+        categories: str,
+        provider: str,
+        model: str,
+        base_url: str,
+        api_key: str,
+        temperature: float,
+    ) -> tuple[Prefs, str, str]:
+        """(session prefs, mode line, settings message). Invalid input keeps the previous prefs."""
+        try:
+            new = prefs_from_inputs(
+                self.settings, k, mode, year_min, year_max, categories, provider, model, base_url, api_key, temperature
+            )
+        except ValueError as exc:
+            return prefs, gr.skip(), render.notice_html(f"Not applied: {exc}")
+        return (
+            new,
+            render.mode_html(new.mode_note(self.assistant.mode_note)),
+            render.notice_html("Settings applied.", "ok"),
+        )
+
+    def default_prefs(self) -> Prefs:
+        return Prefs.defaults(self.settings)
+
+    # ------------------------------------------------------------------------------------------- feedback
+
+    def vote(self, chat: Chat, vote: Vote) -> str:
+        if not chat.turns:
+            return render.notice_html("Ask a question first; feedback applies to the latest answer.", "warn")
+        record_feedback(self.settings.data_dir / "feedback.jsonl", chat.turns[-1].answer, vote)
+        return render.notice_html("Thanks, your feedback on the latest answer was recorded.", "ok")
+
+    def vote_up(self, chat: Chat) -> str:
+        return self.vote(chat, "up")
+
+    def vote_down(self, chat: Chat) -> str:
+        return self.vote(chat, "down")
+
+    # ------------------------------------------------------------------------------------------- corpus
+
+    def status(self) -> str:
+        s = index_status(self.assistant)
+        return render.status_html(s.papers, s.chunks, s.model, s.where)
+
+    def ingest(self, file: str | None, fmt: str, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
+        """Ingest one uploaded file; (result, index status)."""
+        if not file:
+            return render.notice_html("Choose a file to upload first."), gr.skip()
+        path = Path(file)
+
+        def report_progress(done: int, total: int) -> None:
+            if total:
+                progress((done, total), desc="Embedding and indexing", unit="papers")
+
+        try:
+            report = ingest_file(self.assistant, path, None if fmt == AUTO_FORMAT else fmt, report_progress)
+        except Exception as exc:  # a broken upload must not take the server down
+            log.exception("ingest failed")
+            return render.notice_html(f"{path.name}: could not be ingested ({type(exc).__name__})."), gr.skip()
+        added = report.new + report.updated + report.repaired
+        summary = report.summary() if report.seen else "no readable paper records in this file"
+        return render.ingest_html(path.name, summary, report.rejected, added), self.status()
+
+
+def _bot(content: str) -> dict[str, str]:
+    return {"role": "assistant", "content": content}
+
+
+def _skip(n: int) -> tuple[Any, ...]:
+    return tuple(gr.skip() for _ in range(n))
