@@ -14,12 +14,12 @@ from ingest.dedup import dedup
 from ingest.formats import read_paths
 from ingest.plan import plan_ingest
 from rag.embeddings import embedder_identity, token_counter
-from rag.lexical import LexicalIndex, fingerprint
+from rag.lexical_sync import sync_lexical
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Paper
 
-__all__ = ["IngestReport", "Ingestor", "sync_lexical"]
+__all__ = ["IngestReport", "Ingestor"]
 
 Progress = Callable[[int, int], None]  # (papers written so far, papers to write)
 
@@ -50,27 +50,6 @@ class IngestReport:
             f"chunks written {self.chunks_written}, deleted {self.chunks_deleted}, in index {self.total_chunks}; "
             f"{self.seconds:.1f} s"
         )
-
-
-def sync_lexical(store: ChunkStore, path: Path, force: bool = False, known_ids: list[str] | None = None) -> bool:
-    """Rebuild the BM25 index from the collection when it does not describe exactly the same chunks.
-
-    ``known_ids``: the collection's chunk ids when the caller already has them (an ingest that changed nothing),
-    so the unchanged case reads no documents at all."""
-    from ingest.chunk import embed_text
-
-    if not force and known_ids is not None and LexicalIndex.stored_fingerprint(path) == fingerprint(known_ids):
-        return False
-    ids: list[str] = []
-    texts: list[str] = []
-    for page in store.pages():
-        for cid, doc, meta in zip(page.ids, page.documents, page.metadatas, strict=True):
-            ids.append(cid)
-            texts.append(embed_text(str(meta.get("title", "")), doc or ""))
-    if not force and LexicalIndex.stored_fingerprint(path) == fingerprint(ids):
-        return False
-    LexicalIndex.build(path, ids, texts)
-    return True
 
 
 class Ingestor:

@@ -90,7 +90,6 @@ class Assistant:
 
             Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])
         retriever = Retriever.open(settings, store, embedder)
-        retriever.candidates = settings.retrieval.candidates
         if llm is None and settings.llm.provider != "none":
             from rag.llms import build_llm
 

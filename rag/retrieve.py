@@ -3,8 +3,9 @@
 >>> retriever = Retriever.open(settings)          # or Retriever(store, LexicalIndex.load(path), embedder)
 >>> [h.title for h in retriever.retrieve("hard negatives from clustering", k=3)]
 
-Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup and one Chroma `get` of the
-BM25 hits' texts; nothing is O(corpus) except BM25's own scoring.
+Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of the
+hits' texts and, every `lexical_refresh` seconds, one metadata read (rag.lexical_sync); nothing is O(corpus)
+except BM25's own scoring.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore
 from rag.lexical import LexicalIndex
+from rag.lexical_sync import LexicalView
 from rag.settings import Settings
 from rag.store import ChunkStore
 
@@ -64,7 +66,9 @@ class PaperHit:
 class Retriever:
     """Ranked papers for a query. Clients are passed in; ``open`` builds them from settings."""
 
-    def __init__(self, store: ChunkStore, lexical: LexicalIndex | None, embedder: Any, candidates: int = 50) -> None:
+    def __init__(
+        self, store: ChunkStore, lexical: LexicalIndex | LexicalView | None, embedder: Any, candidates: int = 50
+    ) -> None:
         if candidates <= 0:
             raise ValueError("candidates must be positive")
         self.store = store
@@ -78,17 +82,18 @@ class Retriever:
         from rag.store import open_store
 
         store = store or open_store(settings)
-        path = settings.bm25_path
-        lexical = LexicalIndex.load(path) if LexicalIndex.stored_fingerprint(path) else None
-        return cls(store, lexical, embedder or build_embedder(settings.embedding, settings.models_dir))
+        lexical = LexicalView.open(store, settings.bm25_path, settings.retrieval.lexical_refresh)
+        embedder = embedder or build_embedder(settings.embedding, settings.models_dir)
+        return cls(store, lexical, embedder, settings.retrieval.candidates)
+
+    @property
+    def lexical_index(self) -> LexicalIndex | None:
+        """The BM25 index serving this query (refreshed first if another process changed the collection)."""
+        return self.lexical.current() if isinstance(self.lexical, LexicalView) else self.lexical
 
     def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        if self.store.count() == 0:
-            return []
         vec = self.embedder.get_query_embedding(query)
-        got = self.store.collection.query(
-            query_embeddings=[vec], n_results=n, where=where, include=["metadatas", "distances"]
-        )
+        got = self.store.query(query_embeddings=[vec], n_results=n, where=where, include=["metadatas", "distances"])
         # Cosine space: similarity = 1 - distance.
         return [
             Hit(cid, str(meta["paper_id"]), 1.0 - float(dist))
@@ -96,12 +101,13 @@ class Retriever:
         ]
 
     def bm25(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        if self.lexical is None:
+        index = self.lexical_index
+        if index is None:
             return []
-        hits = [Hit(cid, cid.split("#", 1)[0], score) for cid, score in self.lexical.search(query, k=n)]
+        hits = [Hit(cid, cid.split("#", 1)[0], score) for cid, score in index.search(query, k=n)]
         if where is not None and hits:
             # Chroma applies the same filter to the BM25 candidates, so both sides filter identically.
-            keep = set(self.store.collection.get(ids=[h.chunk_id for h in hits], where=where, include=[])["ids"])
+            keep = set(self.store.get(ids=[h.chunk_id for h in hits], where=where, include=[])["ids"])
             hits = [h for h in hits if h.chunk_id in keep]
         return hits
 
@@ -127,17 +133,17 @@ class Retriever:
             fused = fuse_rrf([dense, lexical])
         else:
             fused = fuse_zscore(dense, lexical, depth=n)
-        papers = fold_to_papers(fused)[:k]
+        papers = fold_to_papers(fused)[: k + 5]  # a few spare: a hit on a just-deleted chunk is dropped
         dense_best: dict[str, float] = {}
         for h in dense:  # best-first, so the first hit of a paper is its best
             dense_best.setdefault(h.paper_id, h.score)
-        return self._hydrate(papers, dense_best)
+        return self._hydrate(papers, dense_best)[:k]
 
     def abstracts(self, paper_ids: list[str]) -> dict[str, str]:
         """Full abstracts of these papers, reassembled from their chunks (one Chroma `get`)."""
         if not paper_ids:
             return {}
-        got = self.store.collection.get(where={"paper_id": {"$in": paper_ids}}, include=["documents", "metadatas"])
+        got = self.store.get(where={"paper_id": {"$in": paper_ids}}, include=["documents", "metadatas"])
         parts: dict[str, list[tuple[int, str]]] = {}
         for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
             parts.setdefault(str(meta["paper_id"]), []).append((int(meta.get("chunk", 0)), doc or ""))
@@ -146,13 +152,15 @@ class Retriever:
     def _hydrate(self, hits: list[Hit], dense_best: dict[str, float]) -> list[PaperHit]:
         if not hits:
             return []
-        got = self.store.collection.get(ids=[h.chunk_id for h in hits], include=["documents", "metadatas"])
+        got = self.store.get(ids=[h.chunk_id for h in hits], include=["documents", "metadatas"])
         by_id = {
             cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
         out: list[PaperHit] = []
         for h in hits:
-            doc, meta = by_id.get(h.chunk_id, ("", {}))
+            if h.chunk_id not in by_id:
+                continue  # a BM25 hit on a chunk another process deleted since the index was built
+            doc, meta = by_id[h.chunk_id]
             meta = {k: v for k, v in dict(meta or {}).items() if not k.startswith("_") and k not in _INTERNAL_KEYS}
             title = str(meta.get("title", ""))
             out.append(PaperHit(h.paper_id, title, h.score, doc or "", h.chunk_id, meta, dense_best.get(h.paper_id)))

@@ -99,6 +99,12 @@ class RetrievalSettings(_Section):
         description="Refuse when the best dense cosine similarity is below this (off-topic questions). 0.2: no "
         "answerable dev question below it, 19/22 unanswerable dev questions refused (docs/retrieval.md).",
     )
+    lexical_refresh: float = Field(
+        2.0,
+        ge=0.0,
+        description="Seconds between checks whether another process changed the collection (its published BM25 "
+        "fingerprint); a change reloads or rebuilds this process's BM25 index in the background. 0: every query.",
+    )
 
 
 class StoreSettings(_Section):
@@ -114,6 +120,12 @@ class StoreSettings(_Section):
     )
     collection: str = Field("papers", description="Chroma collection holding the chunks.")
     write_batch: int = Field(256, gt=0, description="Chunks embedded and written per batch during ingest.")
+    retries: int = Field(
+        4, ge=0, description="Server mode: retries of a call that could not reach the server (then a clear error)."
+    )
+    retry_backoff: float = Field(
+        0.5, ge=0.0, description="Server mode: first retry delay in seconds, doubled per retry (0.5+1+2+4 s)."
+    )
 
     @field_validator("collection")
     @classmethod

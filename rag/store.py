@@ -2,18 +2,25 @@
 
 The collection records which embedding model wrote it; opening it with another model is refused, because
 vectors of two models in one collection give meaningless similarities.
+
+Server mode survives a restarted server: every collection call goes through ``ChunkStore._call``, which retries a
+transport failure (connection refused/reset, timeout) with backoff and re-resolves the collection, then gives up
+with a StoreUnavailableError that says where and what to check. A running app therefore needs no restart after
+`chroma run` comes back.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rag.settings import Settings
 
 __all__ = [
+    "LEXICAL_FP_KEY",
     "ChunkPage",
     "ChunkStore",
     "EmbeddingMismatchError",
@@ -23,6 +30,8 @@ __all__ = [
 ]
 
 _PAGE = 5_000
+_T = TypeVar("_T")
+LEXICAL_FP_KEY = "lexical_fp"  # collection metadata: fingerprint of the chunk ids the last ingest published
 
 
 class StoreUnavailableError(RuntimeError):
@@ -31,6 +40,18 @@ class StoreUnavailableError(RuntimeError):
 
 class EmbeddingMismatchError(RuntimeError):
     """The collection was written by a different embedding model."""
+
+
+def _location(settings: Settings) -> str:
+    cfg = settings.store
+    return str(settings.chroma_path) if cfg.mode == "embedded" else f"{cfg.host}:{cfg.port}"
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    """A failure to reach the server (worth a retry), as opposed to a rejected request."""
+    import httpx
+
+    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)
 
 
 def connect(settings: Settings) -> Any:
@@ -51,7 +72,7 @@ def connect(settings: Settings) -> Any:
         client.heartbeat()
         return client
     except Exception as exc:  # chromadb raises several unrelated types for "cannot connect"
-        where = str(settings.chroma_path) if cfg.mode == "embedded" else f"{cfg.host}:{cfg.port}"
+        where = _location(settings)
         hint = "" if cfg.mode == "embedded" else " Is `chroma run` running there? (RAG_STORE__HOST/PORT)"
         reason = str(exc).rstrip(".?! ")
         raise StoreUnavailableError(f"cannot open Chroma at {where}: {reason}.{hint}") from exc
@@ -67,12 +88,46 @@ class ChunkPage:
 class ChunkStore:
     """The chunk collection, checked against the embedding model that is about to read or write it."""
 
-    def __init__(self, client: Any, name: str, model_id: str, dim: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        model_id: str,
+        dim: int,
+        *,
+        location: str = "",
+        retries: int = 0,
+        backoff: float = 0.5,
+    ) -> None:
         self.client = client
         self.name = name
         self.model_id = model_id
         self.dim = dim
+        self.location = location
+        self.retries = retries
+        self.backoff = backoff
         self._collection: Any = None
+
+    def _call(self, op: Callable[[Any], _T]) -> _T:
+        """Run ``op(collection)``; on a transport failure retry with backoff, then raise StoreUnavailableError."""
+        attempt = 0
+        while True:
+            try:
+                return op(self.collection)
+            except (EmbeddingMismatchError, StoreUnavailableError):
+                raise
+            except Exception as exc:
+                if not _is_transport_error(exc):
+                    raise
+                if attempt >= self.retries:
+                    raise StoreUnavailableError(
+                        f"Chroma at {self.location or 'the server'} stopped answering ({exc}); retried {attempt} "
+                        "time(s). Is `chroma run` still running? The app reconnects by itself once it is back; "
+                        "an interrupted ingest finishes when re-run."
+                    ) from exc
+                time.sleep(self.backoff * 2**attempt)
+                attempt += 1
+                self._collection = None  # re-resolve: the server may have restarted
 
     @property
     def collection(self) -> Any:
@@ -96,14 +151,41 @@ class ChunkStore:
         return self._collection
 
     def count(self) -> int:
-        return int(self.collection.count())
+        return int(self._call(lambda c: c.count()))
+
+    def query(self, **kwargs: Any) -> Any:
+        return self._call(lambda c: c.query(**kwargs))
+
+    def get(self, **kwargs: Any) -> Any:
+        return self._call(lambda c: c.get(**kwargs))
+
+    def published_fingerprint(self) -> str | None:
+        """The BM25 fingerprint the last finished ingest published (fresh from the server, ~1 ms)."""
+
+        def read(_: Any) -> str | None:
+            meta = self.client.get_collection(self.name).metadata or {}
+            fp = meta.get(LEXICAL_FP_KEY)
+            return str(fp) if fp else None
+
+        return self._call(read)
+
+    def publish_fingerprint(self, fp: str) -> None:
+        """Tell every process sharing this collection which chunk set the BM25 index must describe."""
+
+        def write(col: Any) -> None:
+            meta = dict(self.client.get_collection(self.name).metadata or {})
+            if meta.get(LEXICAL_FP_KEY) != fp:
+                meta[LEXICAL_FP_KEY] = fp
+                col.modify(metadata=meta)
+
+        self._call(write)
 
     def pages(self, include_documents: bool = True) -> Iterator[ChunkPage]:
         """All chunks, a page at a time (ingest-time and index-build use only; never on the query path)."""
         include = ["metadatas", "documents"] if include_documents else ["metadatas"]
         offset = 0
         while True:
-            got = self.collection.get(include=include, limit=_PAGE, offset=offset)
+            got = self.get(include=include, limit=_PAGE, offset=offset)
             ids = list(got["ids"])
             if not ids:
                 return
@@ -128,16 +210,20 @@ class ChunkStore:
 
         # ChromaVectorStore.add uses collection.add, which skips ids that already exist; a paper half-written
         # by a killed ingest must be overwritten, so upsert with the same metadata layout llama-index reads.
-        self.collection.upsert(
-            ids=[n.node_id for n in nodes],
-            embeddings=[n.get_embedding() for n in nodes],
-            documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
-            metadatas=[node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in nodes],
-        )
+        ids = [n.node_id for n in nodes]
+        embeddings = [n.get_embedding() for n in nodes]
+        documents = [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
+        metadatas = [node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in nodes]
+        self._call(lambda c: c.upsert(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas))
 
     def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), _PAGE):
-            self.collection.delete(ids=ids[i : i + _PAGE])
+            part = ids[i : i + _PAGE]
+
+            def delete_part(col: Any, part: list[str] = part) -> None:
+                col.delete(ids=part)
+
+            self._call(delete_part)
 
     def drop(self) -> None:
         # chromadb raises NotFoundError or ValueError (by version) for an absent collection: that is fine.
@@ -157,4 +243,13 @@ def open_store(settings: Settings, client: Any = None) -> ChunkStore:
     from rag.embeddings import embedder_identity
 
     model_id, dim = embedder_identity(settings.embedding)
-    return ChunkStore(client or connect(settings), settings.store.collection, model_id, dim)
+    cfg = settings.store
+    return ChunkStore(
+        client or connect(settings),
+        cfg.collection,
+        model_id,
+        dim,
+        location=_location(settings),
+        retries=cfg.retries if cfg.mode == "server" else 0,
+        backoff=cfg.retry_backoff,
+    )

@@ -62,41 +62,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ChromaServer:
+    """A real `chroma run` process on a loopback port; ``stop()``/``start()`` simulate a crash and a restart
+    (same data path, same port)."""
+
+    def __init__(self, path: Path, port: int | None = None) -> None:
+        import shutil
+
+        self.exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+        self.path = path
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
+
+    def start(self) -> ChromaServer:
+        self.path.mkdir(parents=True, exist_ok=True)
+        log = (self.path / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            [self.exe, "run", "--path", str(self.path / "db"), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1)
+                return self
+            except OSError as exc:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    log_text = (self.path / "server.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"chroma server did not start: {log_text}") from exc
+                time.sleep(0.2)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real `chroma run` server on a free loopback port, for client/server mode."""
-    import shutil
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = (path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError as exc:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"chroma server did not start: {(path / 'server.log').read_text()[-2000:]}") from exc
-            time.sleep(0.2)
-    yield "127.0.0.1", port
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    """A real `chroma run` server on a free loopback port, for client/server mode (shared by the session)."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server")).start()
+    yield server.address
+    server.stop()
 
 
 @pytest.fixture(scope="session")

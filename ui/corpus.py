@@ -11,6 +11,7 @@ from typing import Any
 from ingest.pipeline import Ingestor, IngestReport
 from rag.assistant import Assistant
 from rag.lexical import LexicalIndex
+from rag.lexical_sync import LexicalView
 from rag.settings import Settings
 from rag.store import ChunkStore
 
@@ -46,8 +47,11 @@ def ingest_file(
     with _INGEST_LOCK:
         report = Ingestor(assistant.settings, retriever.store, retriever.embedder).ingest_paths([path], fmt, progress)
         if report.lexical_rebuilt:
-            bm25 = assistant.settings.bm25_path
-            retriever.lexical = LexicalIndex.load(bm25) if LexicalIndex.stored_fingerprint(bm25) else None
+            if isinstance(retriever.lexical, LexicalView):
+                retriever.lexical.reload()
+            else:
+                bm25 = assistant.settings.bm25_path
+                retriever.lexical = LexicalIndex.load(bm25) if LexicalIndex.stored_fingerprint(bm25) else None
     return report
 
 
