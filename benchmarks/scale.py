@@ -18,6 +18,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,6 +72,7 @@ def phase_ingest(work: Path, size: int) -> dict[str, Any]:
 
     corpus = _corpus(work, size)
     settings = _settings(work, size)
+    shutil.rmtree(settings.data_dir, ignore_errors=True)  # always a cold ingest
     store = open_store(settings)
     start = time.perf_counter()
 
@@ -148,8 +150,6 @@ def phase_serve(work: Path, size: int) -> dict[str, Any]:
 
 def embed_throughput(work: Path, n: int) -> dict[str, Any]:
     """Cold ingest of ``n`` synthetic papers with the real bundled model (model load excluded)."""
-    import shutil
-
     from ingest.pipeline import Ingestor
     from rag.embeddings import build_embedder
     from rag.store import open_store

@@ -119,6 +119,12 @@ class StoreSettings(_Section):
     auth_token: SecretStr | None = Field(
         None, description="Bearer token sent to the Chroma server (hosted/authenticated deployments)."
     )
+    auth_header: Literal["authorization", "x-chroma-token"] = Field(
+        "authorization",
+        description="How auth_token is sent: 'authorization' (Bearer) or 'x-chroma-token' (what Chroma Cloud uses).",
+    )
+    tenant: str = Field("default_tenant", description="Chroma tenant (server mode; set for Chroma Cloud).")
+    database: str = Field("default_database", description="Chroma database (server mode; set for Chroma Cloud).")
     collection: str = Field("papers", description="Chroma collection holding the chunks.")
     write_batch: int = Field(256, gt=0, description="Chunks embedded and written per batch during ingest.")
     retries: int = Field(

@@ -51,7 +51,14 @@ def _is_transport_error(exc: BaseException) -> bool:
     """A failure to reach the server (worth a retry), as opposed to a rejected request."""
     import httpx
 
-    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)
+    seen: BaseException | None = exc
+    while seen is not None:  # chromadb wraps some (e.g. the first heartbeat's) in a ValueError
+        if isinstance(seen, httpx.TransportError | ConnectionError | TimeoutError):
+            return True
+        if "Could not connect to a Chroma server" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def connect(settings: Settings) -> Any:
@@ -65,15 +72,33 @@ def connect(settings: Settings) -> Any:
         if cfg.mode == "embedded":
             settings.chroma_path.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
-        headers = {"Authorization": f"Bearer {cfg.auth_token.get_secret_value()}"} if cfg.auth_token else None
+        headers: dict[str, str] | None = None
+        if cfg.auth_token is not None:
+            token = cfg.auth_token.get_secret_value()
+            bearer = cfg.auth_header == "authorization"
+            headers = {"Authorization": f"Bearer {token}"} if bearer else {"X-Chroma-Token": token}
         client = chromadb.HttpClient(
-            host=cfg.host, port=cfg.port, ssl=cfg.ssl, headers=headers, settings=chroma_settings
+            host=cfg.host,
+            port=cfg.port,
+            ssl=cfg.ssl,
+            headers=headers,
+            settings=chroma_settings,
+            tenant=cfg.tenant,
+            database=cfg.database,
         )
         client.heartbeat()
         return client
     except Exception as exc:  # chromadb raises several unrelated types for "cannot connect"
         where = _location(settings)
-        hint = "" if cfg.mode == "embedded" else " Is `chroma run` running there? (RAG_STORE__HOST/PORT)"
+        if cfg.mode == "embedded":
+            hint = ""
+        elif _is_transport_error(exc):
+            hint = " Is `chroma run` running there? (RAG_STORE__HOST/PORT)"
+        else:
+            hint = (
+                f" Check the token, tenant {cfg.tenant!r} and database {cfg.database!r} "
+                "(RAG_STORE__AUTH_TOKEN/TENANT/DATABASE)."
+            )
         reason = str(exc).rstrip(".?! ")
         raise StoreUnavailableError(f"cannot open Chroma at {where}: {reason}.{hint}") from exc
 

@@ -227,3 +227,27 @@ def test_server_killed_mid_ingest_then_rerun_is_exact(tmp_path: Path, embedder: 
         assert LexicalIndex.load(settings.bm25_path).fingerprint == fingerprint(ids) == store.published_fingerprint()
     finally:
         server.stop()
+
+
+def test_tenant_and_database_select_where_the_collection_lives(
+    tmp_path: Path, chroma_server: tuple[str, int], embedder: Any
+) -> None:
+    """Chroma Cloud / multi-tenant servers: only connection settings change (here: a second database)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    host, port = chroma_server
+    settings = server_settings(tmp_path, host, port, "per-database", database="team_b")
+    with pytest.raises(StoreUnavailableError, match="database 'team_b'"):
+        open_store(settings)  # a database that does not exist is named, not blamed on the network
+    http = "chromadb.api.fastapi.FastAPI"
+    admin = chromadb.AdminClient(
+        ChromaSettings(chroma_api_impl=http, chroma_server_host=host, chroma_server_http_port=port)
+    )
+    admin.create_database("team_b", tenant="default_tenant")
+    report = Ingestor(settings, open_store(settings), embedder).ingest_paths([small_corpus(tmp_path, 3)])
+    assert report.new == 3
+    team_b = chromadb.HttpClient(host=host, port=port, database="team_b")
+    default = chromadb.HttpClient(host=host, port=port)
+    assert team_b.get_collection("per-database").count() == report.total_chunks
+    assert "per-database" not in [c.name for c in default.list_collections()]
