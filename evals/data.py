@@ -15,6 +15,7 @@ from typing import Literal, cast, get_args
 
 __all__ = [
     "ANSWERABLE_TYPES",
+    "CANDIDATE_SPLIT",
     "CURATED",
     "UNANSWERABLE_TYPES",
     "DatasetError",
@@ -30,6 +31,7 @@ QuestionType = Literal[
     "paraphrase", "keyword", "fact", "multi", "followup", "unanswerable_offtopic", "unanswerable_absent"
 ]
 Split = Literal["dev", "test"]
+CANDIDATE_SPLIT = "candidate"  # rows made from UI feedback: rejected by load_questions until reviewed
 ANSWERABLE_TYPES: tuple[str, ...] = ("paraphrase", "keyword", "fact", "multi", "followup")
 UNANSWERABLE_TYPES: tuple[str, ...] = ("unanswerable_offtopic", "unanswerable_absent")
 CURATED = Path(__file__).resolve().parent / "datasets" / "curated.jsonl"
@@ -60,6 +62,13 @@ class EvalQuestion:
         if qtype not in get_args(QuestionType):
             raise DatasetError(f"{row.get('id')}: unknown type {qtype!r}")
         split = row.get("split")
+        if split == CANDIDATE_SPLIT or row.get("needs_review"):
+            # Feedback candidates (evals.feedback_cases) are unreviewed guesses: they never enter a split silently.
+            raise DatasetError(
+                f"{row.get('id')}: an unreviewed candidate (split {split!r}, needs_review "
+                f"{row.get('needs_review')!r}): check its type and gold, set split to 'dev' or 'test' and remove "
+                "needs_review before adding it to the curated set"
+            )
         if split not in get_args(Split):
             raise DatasetError(f"{row.get('id')}: split must be 'dev' or 'test', not {split!r}")
         return cls(
@@ -89,7 +98,12 @@ def load_questions(path: Path = CURATED, split: Split | None = None) -> list[Eva
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}:{lineno}: not JSON: {exc}") from exc
-        q = EvalQuestion.from_dict(row)
+        if not isinstance(row, dict):
+            raise DatasetError(f"{path}:{lineno}: expected a JSON object")
+        try:
+            q = EvalQuestion.from_dict(row)
+        except (DatasetError, KeyError) as exc:
+            raise DatasetError(f"{path}:{lineno}: {exc}") from exc
         if split is None or q.split == split:
             out.append(q)
     return out

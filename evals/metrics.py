@@ -4,39 +4,47 @@ Retrieval metrics are never hand-written: rankings go to ranx. A system ranking 
 rank (1/rank), so ties in the system's scores keep the order the system returned, and a paper returned twice
 counts once, at its best rank.
 
-Citation quality is judged offline, ALCE-style, with the project's lexical support score as the judge
-(``rag.citations.support``, threshold ``JUDGE_THRESHOLD``): it is a proxy for an NLI judge, not one.
+Citation quality is judged ALCE-style by a pluggable :class:`~evals.judges.Judge`: by default the offline
+lexical judge (``rag.citations.support`` >= ``JUDGE_THRESHOLD``), a proxy for an NLI judge, not one; with
+``--judge llm`` an LLM answering yes/no (``evals.judges.LLMJudge``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from evals.judges import DEFAULT_THRESHOLD, Judge, LexicalJudge
 from ingest.sentences import split_sentences
 from rag.answer import Answer
-from rag.citations import parse_markers, support
+from rag.citations import parse_markers
 
 __all__ = [
     "JUDGE",
     "JUDGE_THRESHOLD",
     "RETRIEVAL_METRICS",
     "CitationScores",
+    "Judge",
+    "LexicalJudge",
     "RefusalScores",
+    "answer_statements",
     "citation_scores",
     "citations_valid",
     "gold_citation_recall",
     "mean",
     "must_contain_hit",
     "percentile",
+    "ranx_scores",
     "refusal_scores",
     "retrieval_scores",
 ]
 
-JUDGE_THRESHOLD = 0.4
-JUDGE = f"lexical-support@{JUDGE_THRESHOLD}"
+JUDGE_THRESHOLD = DEFAULT_THRESHOLD
+DEFAULT_JUDGE = LexicalJudge(JUDGE_THRESHOLD)
+JUDGE = DEFAULT_JUDGE.name
 RETRIEVAL_METRICS: tuple[str, ...] = ("ndcg@10", "recall@5", "recall@10", "mrr@10", "hit_rate@1", "hit_rate@5")
 _EMPTY = "__no_result__"  # ranx needs at least one document per query in the run
 
@@ -57,20 +65,34 @@ def retrieval_scores(
     """Per-query ranx metrics: ``gold`` qid -> relevant ids (binary relevance), ``rankings`` qid -> ranked ids.
 
     Queries without gold (unanswerable) are skipped; a query with gold but no ranking scores 0."""
+    return ranx_scores({q: dict.fromkeys(g, 1) for q, g in gold.items() if g}, rankings, metrics)
+
+
+def ranx_scores(
+    qrels: Mapping[str, Mapping[str, int]],
+    rankings: Mapping[str, Sequence[str]],
+    metrics: Sequence[str] = RETRIEVAL_METRICS,
+) -> dict[str, dict[str, float]]:
+    """Per-query ranx metrics with graded judgments (trec_eval semantics): ``qrels`` qid -> doc -> grade, where a
+    grade <= 0 means judged non-relevant (negative grades are clamped to 0) and nDCG's gain is the grade.
+
+    Every query of ``qrels`` is scored, also one with no relevant document (it scores 0, as in trec_eval); a query
+    with no ranking scores 0. Rankings become 1/rank scores (see ``_rank_scores``), so ranx sees no ties."""
     from ranx import Qrels, Run, evaluate
 
-    qids = [q for q, g in gold.items() if g]
+    qids = list(qrels)
     if not qids:
         return {}
-    qrels = Qrels({q: {doc: 1 for doc in gold[q]} for q in qids})
+    graded = {q: {doc: max(0, int(g)) for doc, g in qrels[q].items()} or {_EMPTY: 0} for q in qids}
+    qrels_ = Qrels(graded)
     run = Run({q: _rank_scores(rankings.get(q, ())) for q in qids})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast warning inside ranx
-        per_query = evaluate(qrels, run, list(metrics), return_mean=False, make_comparable=True)
+        per_query = evaluate(qrels_, run, list(metrics), return_mean=False, make_comparable=True)
     if len(metrics) == 1:  # ranx returns a bare array for a single metric
         per_query = {metrics[0]: per_query}
     # ranx orders queries like the sorted qrels keys
-    order = list(qrels.keys())
+    order = list(qrels_.keys())
     return {q: {m: float(per_query[m][i]) for m in metrics} for i, q in enumerate(order)}
 
 
@@ -109,26 +131,57 @@ class CitationScores:
     citations: int
 
 
-def _supported(claim: str, evidence: Sequence[str], threshold: float) -> bool:
-    return bool(evidence) and support(claim, "\n".join(evidence))[0] >= threshold
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\])+")
 
 
-def citation_scores(answer: Answer, threshold: float = JUDGE_THRESHOLD) -> CitationScores:
+def _split_statements(text: str) -> list[str]:
+    """Sentences line by line, a marker group that opens a sentence ("... noise.” [1] “Next ...") given back to the
+    sentence before, which it cites (the sentence splitter attaches it to the next one)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        sentences = [s.strip() for s in split_sentences(line)] if line.strip() else []
+        for i, sentence in enumerate(sentences):
+            lead = _LEADING_MARKERS.match(sentence)
+            if i and lead:
+                out[-1] += " " + lead.group(0).strip()
+                sentence = sentence[lead.end() :].strip()
+            if sentence:
+                out.append(sentence)
+    return out
+
+
+def answer_statements(answer: Answer) -> list[str]:
+    """The statements ALCE scores: the checked answer's own sentences (``answer.sentences``, the segmentation the
+    citation check and the UI use) or, for an answer built without the check, ``_split_statements``. A refusal has
+    none; a lead-in line ending with ":" ("3 papers bear on this; ... quoted verbatim:") introduces statements and
+    is not one."""
+    if answer.refused:
+        return []
+    sentences = [s.sentence for s in answer.sentences] if answer.sentences else _split_statements(answer.text)
+    return [s for s in sentences if s.strip() and not (s.rstrip().endswith(":") and not parse_markers(s))]
+
+
+def citation_scores(answer: Answer, judge: Judge = DEFAULT_JUDGE) -> CitationScores:
+    """ALCE citation recall/precision of ``answer``'s statements, each support decision made by ``judge``."""
+
+    def _supported(claim: str, evidence: Sequence[str]) -> bool:
+        return bool(evidence) and judge.supports(claim, list(evidence))
+
     abstracts = {s.paper_id: s.abstract for s in answer.sources}
     by_n = {c.n: abstracts.get(c.paper_id, "") for c in answer.citations}  # citations are renumbered [1]..[m]
-    statements = [s for s in split_sentences(answer.text) if s.strip()] if not answer.refused else []
+    statements = answer_statements(answer)
     supported = 0
     relevant = 0
     total_cites = 0
     for sentence in statements:
         ns = [n for n in dict.fromkeys(parse_markers(sentence)) if by_n.get(n)]
         evidence = [by_n[n] for n in ns]
-        full = _supported(sentence, evidence, threshold)
+        full = _supported(sentence, evidence)
         supported += full
         for n in ns:
             total_cites += 1
-            alone = _supported(sentence, [by_n[n]], threshold)
-            needed = full and not _supported(sentence, [by_n[m] for m in ns if m != n], threshold)
+            alone = _supported(sentence, [by_n[n]])
+            needed = full and not _supported(sentence, [by_n[m] for m in ns if m != n])
             relevant += alone or needed
     return CitationScores(
         recall=supported / len(statements) if statements else math.nan,

@@ -3,6 +3,9 @@
     python -m evals.run --split test --out eval-out            # extractive mode, hybrid retrieval
     python -m evals.run --split all --modes hybrid,dense,bm25 --out eval-out
     python -m evals.run --split test --fresh-index --write-baseline evals/baseline.json
+    python -m evals.run --split test --judge llm --out eval-out     # ALCE scores judged by the configured LLM
+    python -m evals.run --beir path/to/beir-dataset --out beir-out  # retrieval on a BEIR dataset (evals.beir)
+    python -m evals.run --from-feedback .rag/feedback.jsonl --out candidates.jsonl   # evals.feedback_cases
 
 ``--fresh-index`` ingests the bundled corpus into a temporary directory (what the regression test does), so the
 numbers do not depend on whatever is in ./.rag.
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.data import ANSWERABLE_TYPES, CURATED, UNANSWERABLE_TYPES, EvalQuestion, corpus_ids, load_questions, validate
+from evals.judges import DEFAULT_THRESHOLD, JUDGES, Judge, JudgeError, LexicalJudge, build_judge
 from evals.metrics import (
     JUDGE,
     RETRIEVAL_METRICS,
@@ -65,6 +69,7 @@ class EvalResult:
     latency_ms: dict[str, dict[str, float]]
     settings: dict[str, Any] = field(default_factory=dict)
     judge: str = JUDGE
+    judge_stats: dict[str, int] = field(default_factory=dict)  # an LLM judge's calls / yes / no / malformed replies
     modes: tuple[str, ...] = ("hybrid",)
     extractive: bool = True
     elapsed_s: float = 0.0
@@ -120,7 +125,7 @@ def git_commit(root: Path = ROOT) -> str | None:
 
 
 def _ask_row(
-    assistant: Assistant, q: EvalQuestion, mode: str, extractive: bool, history: list[Turn]
+    assistant: Assistant, q: EvalQuestion, mode: str, extractive: bool, history: list[Turn], judge: Judge
 ) -> tuple[dict[str, Any], Answer]:
     t0 = time.perf_counter()
     answer = assistant.ask(q.question, mode=mode, history=history, extractive=extractive)  # type: ignore[arg-type]
@@ -128,7 +133,7 @@ def _ask_row(
     hits = assistant.retrieve(answer.query, k=RETRIEVE_K, mode=mode)  # type: ignore[arg-type]
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     cited = [c.paper_id for c in answer.citations]
-    cites = citation_scores(answer)
+    cites = citation_scores(answer, judge)
     recall = gold_citation_recall(q.gold, cited) if q.answerable else math.nan
     row: dict[str, Any] = {
         "id": q.id,
@@ -165,8 +170,11 @@ def run_eval(
     *,
     extractive: bool = True,
     progress: Callable[[str], None] | None = None,
+    judge: Judge | None = None,
 ) -> EvalResult:
-    """Ask every question in every retrieval mode (extractive answers by default: no LLM, deterministic)."""
+    """Ask every question in every retrieval mode (extractive answers by default: no LLM, deterministic).
+    ``judge`` decides support for the ALCE citation scores (default: the lexical judge)."""
+    judge = judge or LexicalJudge()
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for mode in modes:
@@ -175,7 +183,7 @@ def run_eval(
             for earlier in q.history:  # replay the conversation so the follow-up is rewritten as in the UI
                 past = assistant.ask(earlier, mode=mode, history=history, extractive=extractive)  # type: ignore[arg-type]
                 history.append(Turn(earlier, past))
-            row, _ = _ask_row(assistant, q, mode, extractive, history)
+            row, _ = _ask_row(assistant, q, mode, extractive, history, judge)
             rows.append(row)
             if progress:
                 progress(f"{mode} {q.id}")
@@ -199,6 +207,8 @@ def run_eval(
         summary=summary,
         latency_ms=latency,
         settings=_settings_summary(assistant),
+        judge=judge.name,
+        judge_stats=dict(getattr(judge, "stats", {})),
         modes=tuple(modes),
         extractive=extractive,
         elapsed_s=time.perf_counter() - start,
@@ -270,7 +280,7 @@ def report_markdown(result: EvalResult, plots: Sequence[str] = ()) -> str:
         "",
         f"- questions × modes: {len(result.rows)} ({', '.join(result.modes)}); "
         f"{'extractive' if result.extractive else 'LLM'} answers",
-        f"- judge: {result.judge} (rag.citations.support as an offline ALCE-style judge)",
+        f"- judge: {result.judge} ({_judge_note(result)})",
         f"- commit: {result.commit or 'unknown'}; wall time {result.elapsed_s:.1f} s",
         "",
     ]
@@ -317,6 +327,13 @@ def report_markdown(result: EvalResult, plots: Sequence[str] = ()) -> str:
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _judge_note(result: EvalResult) -> str:
+    if result.judge.startswith("lexical-support@"):
+        return "rag.citations.support >= threshold as an offline ALCE-style judge: a lexical proxy, not NLI"
+    stats = ", ".join(f"{k} {v}" for k, v in result.judge_stats.items())
+    return f"the configured LLM answering yes/no per (statement, cited abstracts){'; ' + stats if stats else ''}"
 
 
 def write_plots(result: EvalResult, out_dir: Path) -> list[str]:
@@ -417,6 +434,7 @@ def load_result(path: Path) -> EvalResult:
         latency_ms=d["latency_ms"],
         settings=d.get("settings", {}),
         judge=d.get("judge", JUDGE),
+        judge_stats=d.get("judge_stats", {}),
         modes=tuple(d.get("modes", ("hybrid",))),
         extractive=d.get("extractive", True),
         elapsed_s=d.get("elapsed_s", 0.0),
@@ -462,24 +480,64 @@ def compare(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
+    """The CLI (also ``rag eval ARGS``). ``embedder``: an already loaded embedding model (tests share one)."""
     parser = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
     parser.add_argument("--dataset", type=Path, default=CURATED)
-    parser.add_argument("--modes", default="hybrid", help="comma-separated: hybrid,dense,bm25,rrf")
+    parser.add_argument(
+        "--modes", default=None, help="hybrid,dense,bm25,rrf (default hybrid; --beir: bm25,dense,hybrid)"
+    )
     parser.add_argument("--out", type=Path, help="write results.json, report.md and plots here")
     parser.add_argument("--data-dir", type=Path, help="index location (default: the settings' data_dir)")
     parser.add_argument("--fresh-index", action="store_true", help="ingest the bundled corpus into a temp dir")
     parser.add_argument("--llm", action="store_true", help="use the configured LLM instead of extractive answers")
+    parser.add_argument(
+        "--judge", choices=JUDGES, default="lexical", help="ALCE support judge: lexical (offline) or llm (configured)"
+    )
+    parser.add_argument(
+        "--judge-threshold", type=float, default=DEFAULT_THRESHOLD, help="lexical judge threshold (calibrated: 0.4)"
+    )
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--write-baseline", type=Path, help="write the headline metrics (test split) as JSON")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), help="compare two results")
     parser.add_argument("--metric", default="ndcg@10", help="per-question metric for --compare")
+    parser.add_argument(
+        "--beir", type=Path, metavar="DIR", help="score retrieval on a BEIR dataset dir instead (own collection)"
+    )
+    parser.add_argument("--beir-split", default="test", help="qrels/<split>.tsv of the BEIR dataset (default: test)")
+    parser.add_argument(
+        "--from-feedback",
+        type=Path,
+        metavar="FEEDBACK_JSONL",
+        help="turn UI feedback into candidate eval rows (written to --out, a .jsonl file)",
+    )
     args = parser.parse_args(argv)
 
     if args.compare:
         res = compare(load_result(args.compare[0]), load_result(args.compare[1]), args.metric)
         print(json.dumps(_json_safe(res), indent=2))
+        return 0
+
+    if args.from_feedback:
+        from evals.feedback_cases import feedback_main
+
+        if not args.out:
+            parser.error("--from-feedback needs --out CANDIDATES.jsonl")
+        return feedback_main(args.from_feedback, args.out)
+
+    if args.beir:
+        from evals.beir import BEIR_MODES, beir_main
+        from evals.data import DatasetError
+
+        modes = _modes(args.modes) if args.modes else list(BEIR_MODES)
+        try:
+            beir_main(
+                args.beir, split=args.beir_split, modes=modes, out=args.out, data_dir=args.data_dir, embedder=embedder
+            )
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
 
     from rag.settings import Settings
@@ -493,27 +551,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings(data_dir=args.data_dir)
         else:
             settings = Settings()
-        assistant = Assistant.open(settings)
-        result = run_eval(
-            assistant, questions, [m.strip() for m in args.modes.split(",") if m.strip()], extractive=not args.llm
-        )
+        try:
+            judge = build_judge(args.judge, settings.llm, args.judge_threshold)
+        except (JudgeError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        assistant = Assistant.open(settings, embedder=embedder)
+        result = run_eval(assistant, questions, _modes(args.modes or "hybrid"), extractive=not args.llm, judge=judge)
     for mode in result.modes:
         print(f"[{mode}]")
         for group, vals in result.summary[mode].items():
             print(
                 f"  {group:24s} n={vals['n']:.0f} ndcg@10={_fmt(vals['ndcg@10'])} "
                 f"gold_cit_recall={_fmt(vals['gold_citation_recall'])} refusal_rate={_fmt(vals['refusal_rate'])} "
-                f"fact_hit={_fmt(vals['fact_hit_rate'])}"
+                f"fact_hit={_fmt(vals['fact_hit_rate'])} alce={_fmt(vals['alce_citation_recall'])}/"
+                f"{_fmt(vals['alce_citation_precision'])}"
             )
         lat = result.latency_ms[mode]
         print(f"  latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
-    print(f"{len(result.rows)} questions in {result.elapsed_s:.1f} s")
+    print(f"{len(result.rows)} questions in {result.elapsed_s:.1f} s; judge {result.judge}")
     if args.out:
         write_results(result, args.out, plots=not args.no_plots)
         print(f"wrote {args.out}/results.json and {args.out}/report.md")
     if args.write_baseline:
-        if args.split != "test" or args.llm:
-            parser.error("--write-baseline needs --split test in extractive mode")
+        if args.split != "test" or args.llm or args.judge != "lexical":
+            parser.error("--write-baseline needs --split test in extractive mode with the lexical judge")
         base = {
             "split": "test",
             "extractive": True,
@@ -525,6 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.write_baseline.write_text(json.dumps(_json_safe(base), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.write_baseline}")
     return 0
+
+
+def _modes(spec: str) -> list[str]:
+    return [m.strip() for m in spec.split(",") if m.strip()]
 
 
 if __name__ == "__main__":

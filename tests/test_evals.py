@@ -146,6 +146,20 @@ def test_citation_validity_and_alce_scores() -> None:
     assert citation_scores(uncited).recall == 0.0 and math.isnan(citation_scores(uncited).precision)
 
 
+def test_alce_statements_keep_their_trailing_markers() -> None:
+    # The extractive layout: a lead-in line, then quotes each followed by its marker. The sentence splitter hands
+    # "[1]" to the *next* quote; the statements must keep each marker with the quote it follows.
+    text = (
+        "2 indexed papers bear on this, quoted verbatim:\n\n"
+        "- **T1**: “SimCSE reaches 76.3% Spearman correlation on STS tasks.” [1] "
+        "“Prototypical networks classify by distance to class prototypes.” [2]"
+    )
+    answer = _answer(text, [(1, "p1"), (2, "p2")])
+    s = citation_scores(answer)
+    assert s.statements == 2  # the lead-in ending with ":" is not a statement
+    assert s.recall == 1.0 and s.precision == 1.0 and s.citations == 2
+
+
 # --- the regression gate ------------------------------------------------------------------------------------------
 
 
