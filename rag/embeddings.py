@@ -177,7 +177,7 @@ class HashEmbedding(BaseEmbedding):
         return "HashEmbedding"
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return [[float(x) for x in row] for row in self._vectorizer.transform(texts).toarray()]
+        return self._vectorizer.transform(texts).toarray().tolist()  # type: ignore[no-any-return]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]

@@ -104,7 +104,8 @@ class Retriever:
         index = self.lexical_index
         if index is None:
             return []
-        hits = [Hit(cid, cid.split("#", 1)[0], score) for cid, score in index.search(query, k=n)]
+        # chunk ids are "paper_id#stamp#index": a "#" inside the paper id stays with it.
+        hits = [Hit(cid, cid.rsplit("#", 2)[0], score) for cid, score in index.search(query, k=n)]
         if where is not None and hits:
             # Chroma applies the same filter to the BM25 candidates, so both sides filter identically.
             keep = set(self.store.get(ids=[h.chunk_id for h in hits], where=where, include=[])["ids"])

@@ -68,7 +68,9 @@ class ChunkingSettings(_Section):
         description="Largest chunk, in the embedding model's word-pieces, title prefix included. "
         "256 is all-MiniLM-L6-v2's window: every sentence stays inside what the model sees.",
     )
-    prefix_title: bool = Field(True, description="Prefix each chunk's embedded/lexical text with its title.")
+    prefix_title: bool = Field(
+        True, description="Prefix each chunk's embedded text with its title (the BM25 text always includes it)."
+    )
 
 
 class LLMSettings(_Section):

@@ -223,7 +223,7 @@ class ChunkStore:
         state: dict[str, dict[str, list[tuple[str, int]]]] = {}
         for page in self.pages(include_documents=False):
             for cid, meta in zip(page.ids, page.metadatas, strict=True):
-                pid = str(meta.get("paper_id", cid.split("#", 1)[0]))
+                pid = str(meta.get("paper_id", cid.rsplit("#", 2)[0]))
                 stamp = str(meta.get("stamp", ""))
                 state.setdefault(pid, {}).setdefault(stamp, []).append((cid, int(meta.get("n_chunks", 0))))
         return state
