@@ -64,7 +64,7 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
-def phase_ingest(work: Path, size: int) -> dict[str, Any]:
+def phase_ingest(work: Path, size: int, keep: bool = False) -> dict[str, Any]:
     from ingest.pipeline import Ingestor
     from rag.embeddings import build_embedder
     from rag.lexical_sync import rebuild_lexical
@@ -72,7 +72,8 @@ def phase_ingest(work: Path, size: int) -> dict[str, Any]:
 
     corpus = _corpus(work, size)
     settings = _settings(work, size)
-    shutil.rmtree(settings.data_dir, ignore_errors=True)  # always a cold ingest
+    if not keep:
+        shutil.rmtree(settings.data_dir, ignore_errors=True)  # a cold ingest, unless resuming a killed one
     store = open_store(settings)
     start = time.perf_counter()
 
@@ -231,13 +232,16 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000", help="comma-separated corpus sizes")
     ap.add_argument("--work", type=Path, default=Path("/tmp/rag-scale"), help="corpora and indexes (not committed)")
     ap.add_argument("--out", type=Path, default=None, help="write scale.json, scale.md and scale.png here")
-    ap.add_argument("--phase", choices=["ingest", "serve"], help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["ingest", "serve"], help="run one phase for the first size (JSON on stdout)")
+    ap.add_argument("--keep", action="store_true", help="ingest phase: resume into the existing index (not cold)")
     ap.add_argument("--embed-throughput", type=int, default=0, help="measure the real model on N papers instead")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.phase:
-        fn = phase_ingest if args.phase == "ingest" else phase_serve
-        print(json.dumps(fn(args.work, sizes[0])))
+        if args.phase == "ingest":
+            print(json.dumps(phase_ingest(args.work, sizes[0], args.keep)))
+        else:
+            print(json.dumps(phase_serve(args.work, sizes[0])))
         return
     if args.embed_throughput:
         print(json.dumps(embed_throughput(args.work, args.embed_throughput)))

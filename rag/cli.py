@@ -66,7 +66,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = open_store(settings)
-    papers = {m.get("paper_id") for page in store.pages(include_documents=False) for m in page.metadatas}
     info = {
         "store": settings.store.mode,
         "location": str(settings.chroma_path)
@@ -74,7 +73,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else f"{settings.store.host}:{settings.store.port}",
         "collection": store.name,
         "embedding_model": store.model_id,
-        "papers": len(papers),
+        "papers": store.paper_count(),
         "chunks": store.count(),
     }
     print(json.dumps(info, indent=2))

@@ -62,12 +62,16 @@ def sync_lexical(store: ChunkStore, path: Path, force: bool = False, known_ids: 
     if not force and known_ids is not None:
         fp = fingerprint(known_ids)
         if LexicalIndex.stored_fingerprint(path) == fp:
-            store.publish_fingerprint(fp)
+            store.publish_fingerprint(fp, _papers(known_ids))
             return False
     before = LexicalIndex.stored_fingerprint(path)
     index = rebuild_lexical(store, path, reuse=not force)
-    store.publish_fingerprint(index.fingerprint)
+    store.publish_fingerprint(index.fingerprint, _papers(index.ids))
     return force or index.fingerprint != before
+
+
+def _papers(chunk_ids: list[str]) -> int:
+    return len({cid.rsplit("#", 2)[0] for cid in chunk_ids})  # ids are "paper_id#stamp#index"
 
 
 class LexicalView:

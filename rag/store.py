@@ -32,6 +32,7 @@ __all__ = [
 _PAGE = 5_000
 _T = TypeVar("_T")
 LEXICAL_FP_KEY = "lexical_fp"  # collection metadata: fingerprint of the chunk ids the last ingest published
+PAPERS_KEY = "papers"  # collection metadata: distinct papers, published with the fingerprint
 
 
 class StoreUnavailableError(RuntimeError):
@@ -194,16 +195,25 @@ class ChunkStore:
 
         return self._call(read)
 
-    def publish_fingerprint(self, fp: str) -> None:
-        """Tell every process sharing this collection which chunk set the BM25 index must describe."""
+    def publish_fingerprint(self, fp: str, papers: int | None = None) -> None:
+        """Tell every process sharing this collection which chunk set the BM25 index must describe (and how
+        many papers it holds, so status displays never scan the collection)."""
 
         def write(col: Any) -> None:
             meta = dict(self.client.get_collection(self.name).metadata or {})
-            if meta.get(LEXICAL_FP_KEY) != fp:
-                meta[LEXICAL_FP_KEY] = fp
-                col.modify(metadata=meta)
+            new = {**meta, LEXICAL_FP_KEY: fp, **({PAPERS_KEY: papers} if papers is not None else {})}
+            if new != meta:
+                col.modify(metadata=new)
 
         self._call(write)
+
+    def paper_count(self) -> int:
+        """Papers in the collection: published by the last finished ingest; counted (a full scan) only for an
+        index written before counts were published."""
+        meta = self._call(lambda _: self.client.get_collection(self.name).metadata or {})
+        if PAPERS_KEY in meta:
+            return int(meta[PAPERS_KEY])
+        return len({m.get("paper_id") for page in self.pages(include_documents=False) for m in page.metadatas})
 
     def pages(self, include_documents: bool = True) -> Iterator[ChunkPage]:
         """All chunks, a page at a time (ingest-time and index-build use only; never on the query path)."""

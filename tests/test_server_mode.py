@@ -140,6 +140,7 @@ def test_two_processes_on_one_server_keep_bm25_in_step(
     index = worker_a.lexical.index
     assert index is not None and sorted(index.ids) == sorted(ids) and index.fingerprint == fingerprint(ids)
     assert store.published_fingerprint() == fingerprint(ids)
+    assert store.paper_count() == 9  # published by B's ingest: status displays never scan the collection
 
     # B changes the paper: its old chunks leave the collection. A, before it refreshes, drops BM25 hits on the
     # deleted chunks instead of returning empty papers; after it refreshes, the index matches again.

@@ -29,12 +29,11 @@ class IndexStatus:
 
 
 def index_status(assistant: Assistant) -> IndexStatus:
-    """Papers, chunks, embedding model and location of the index (reads the chunk metadata: Corpus tab only)."""
+    """Papers, chunks, embedding model and location of the index (two cheap calls: shown on every page load)."""
     store = assistant.retriever.store
-    papers = {m.get("paper_id") for page in store.pages(include_documents=False) for m in page.metadatas}
     cfg = assistant.settings
     where = str(cfg.chroma_path) if cfg.store.mode == "embedded" else f"chroma server {cfg.store.host}:{cfg.store.port}"
-    return IndexStatus(len(papers), store.count(), store.model_id, where)
+    return IndexStatus(store.paper_count(), store.count(), store.model_id, where)
 
 
 def ingest_file(
