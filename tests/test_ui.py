@@ -23,7 +23,7 @@ import pytest
 
 from rag.answer import Answer
 from rag.types import Citation, Source
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_app
 from ui import render
 
 CLUSTER_NS = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
@@ -261,17 +261,6 @@ class Session:
         self.client.close()
 
 
-def _serve(assistant: Any, settings: Any) -> Iterator[str]:
-    from ui.app import build_app, serve
-
-    app = build_app(assistant, settings)
-    url = serve(app, port=free_port(), block=False)
-    try:
-        yield url
-    finally:
-        app.close()
-
-
 @pytest.fixture(scope="module")
 def bundled_assistant(bundled_index: Any, embedder: Any) -> Any:
     from rag.assistant import Assistant
@@ -282,7 +271,7 @@ def bundled_assistant(bundled_index: Any, embedder: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def app_url(bundled_index: Any, bundled_assistant: Any) -> Iterator[str]:
-    yield from _serve(bundled_assistant, bundled_index[0])
+    yield from serve_app(bundled_assistant, bundled_index[0])
 
 
 SCRATCH_PAPERS = [
@@ -327,7 +316,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator
     store = open_store(settings)
     assert Ingestor(settings, store, embedder).ingest_paths([seed]).ok
     assistant = Assistant.open(settings, store=store, embedder=embedder)
-    for url in _serve(assistant, settings):
+    for url in serve_app(assistant, settings):
         yield url, assistant
 
 

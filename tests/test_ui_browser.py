@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import serve_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -61,23 +61,12 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def _serve(assistant: Any, settings: Any) -> Iterator[str]:
-    from ui.app import build_app, serve
-
-    app = build_app(assistant, settings)
-    url = serve(app, port=free_port(), block=False)
-    try:
-        yield url
-    finally:
-        app.close()
-
-
 @pytest.fixture(scope="module")
 def app_url(bundled_index: Any, embedder: Any) -> Iterator[str]:
     from rag.assistant import Assistant
 
     settings, store, _ = bundled_index
-    yield from _serve(Assistant.open(settings, store=store, embedder=embedder), settings)
+    yield from serve_app(Assistant.open(settings, store=store, embedder=embedder), settings)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +92,7 @@ def xss_url(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator
     settings = Settings(data_dir=root / "data", corpus_dir=corpus)
     store = open_store(settings)
     assert Ingestor(settings, store, embedder).ingest_paths([corpus]).ok
-    yield from _serve(Assistant.open(settings, store=store, embedder=embedder), settings)
+    yield from serve_app(Assistant.open(settings, store=store, embedder=embedder), settings)
 
 
 def _open(browser: Any, url: str, viewport: dict[str, int]) -> tuple[Any, list[str]]:
