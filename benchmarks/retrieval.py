@@ -4,6 +4,8 @@
 
 Question sets: 100 generated wording-reuse questions (evals/synthetic.py) and the 35 hand-written own-words
 questions in evals/datasets/dev_paraphrase.jsonl. Both are dev sets: the fusion was chosen on them.
+Modes: the four of `Retriever.retrieve`, plus "no-phrase": the hybrid fusion without the phrase evidence
+(confidence-weighted z-scores only, the fusion before issue 3), for the before/after comparison.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
     from evals.synthetic import wording_reuse_questions
     from ingest.dedup import dedup
     from ingest.formats import read_paths
+    from rag.fusion import Hit, fold_to_papers, fuse_zscore
     from rag.retrieve import Retriever
     from rag.settings import Settings
 
@@ -40,15 +43,20 @@ def main() -> None:
         (gold,) = [i for i in ids if i.startswith(row["gold_prefix"][0])]
         own.append((row["id"], row["question"], gold))
     wording = [(q.qid, q.text, q.gold[0]) for q in wording_reuse_questions(papers, 100)]
-    print(f"{'mode':8s} {'set':10s} {'nDCG@10':>8s} {'R@5':>6s}")
-    for mode in ("bm25", "dense", "rrf", "hybrid"):
+
+    def ranked(q: str, mode: str) -> list[Hit]:
+        if mode != "no-phrase":
+            return [Hit(h.chunk_id, h.paper_id, h.score) for h in retriever.retrieve(q, 10, mode)]  # type: ignore[arg-type]
+        n = retriever.candidates
+        return fold_to_papers(fuse_zscore(retriever.dense(q, n), retriever.bm25(q, n), depth=n))[:10]
+
+    print(f"{'mode':9s} {'set':10s} {'nDCG@10':>8s} {'R@5':>6s}")
+    for mode in ("bm25", "dense", "rrf", "no-phrase", "hybrid"):
         for name, questions in (("wording", wording), ("own-words", own)):
             qrels = Qrels({qid: {gold: 1} for qid, _, gold in questions})
-            run = Run(
-                {qid: {h.paper_id: h.score for h in retriever.retrieve(q, 10, mode)} for qid, q, _ in questions}  # type: ignore[arg-type]
-            )
+            run = Run({qid: {h.paper_id: h.score for h in ranked(q, mode)} for qid, q, _ in questions})
             m = evaluate(qrels, run, ["ndcg@10", "recall@5"])
-            print(f"{mode:8s} {name:10s} {m['ndcg@10']:8.3f} {m['recall@5']:6.3f}")
+            print(f"{mode:9s} {name:10s} {m['ndcg@10']:8.3f} {m['recall@5']:6.3f}")
     queries = [q for _, q, _ in wording + own]
     for q in queries[:10]:
         retriever.retrieve(q, 10)  # warm-up

@@ -26,6 +26,7 @@ _CLOSES = frozenset(".,;:!?)")
 
 # Numbers first (thousands separators, decimals; a "%" is dropped), then words; hyphens and apostrophes split tokens
 # ("K-means" -> K, means; "SimCSE's" -> SimCSE, s) and 1-letter pieces are dropped below.
+_SUBSCRIPT = re.compile(r"(?<=[A-Za-z])_(?=\d)")
 _TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\W\d_][^\W_]*")
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(re.findall(r"\w+", "two three four five six seven eight nine ten"), 2)}
 # English function words plus the boilerplate every ML abstract and answer shares ("we propose a novel method
@@ -107,6 +108,7 @@ def _terms(text: str) -> dict[str, bool]:
     the first: "Contrastive Predictive Coding") and numbers are kept exactly, lowercased: stemming "SimCSE" or "76.3"
     would only create false matches. Other words are stemmed so "clustering"/"clusters" match."""
     terms: dict[str, bool] = {}
+    text = _SUBSCRIPT.sub("", text)  # "F_1" (LaTeX-ish abstracts) is the "F1" a question writes
     for i, tok in enumerate(_TOKEN.findall(text)):
         low = tok.lower()
         if re.fullmatch(r"(19|20)\d\d", tok):

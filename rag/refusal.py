@@ -90,9 +90,26 @@ class RefusalDecision:
     top_similarity: float | None = None
 
 
+def _term_pattern(term: str) -> str:
+    """A regex for ``term`` tolerant of a hyphen, space or underscore where the term has a hyphen or switches
+    between letters and digits: "GPT-4" ~ "GPT 4" ~ "GPT4", "F1" ~ "F_1" (LaTeX-ish abstracts), "K-means"."""
+    t = term.lower()
+    sep = r"[\-\s_]?"
+    out: list[str] = []
+    for i, ch in enumerate(t):
+        if ch == "-":
+            out.append(sep)
+            continue
+        prev = t[i - 1] if i else ""
+        if prev and prev != "-" and ((prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())):
+            out.append(sep)
+        out.append(re.escape(ch))
+    return "".join(out)
+
+
 def _mentions(text: str, term: str) -> bool:
-    # Whole-token match, case-insensitive, tolerant of a hyphen/space inside ("GPT-4" ~ "GPT 4", "K-means").
-    pattern = re.escape(term.lower()).replace(r"\-", r"[\-\s]?")
+    # Whole-token match, case-insensitive, separator-tolerant (see _term_pattern).
+    pattern = _term_pattern(term)
     if re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", text.lower()):
         return True
     # An acronym the abstract spells out: "GNN" ~ "graph neural networks", "STS" ~ "semantic textual similarity".

@@ -4,8 +4,8 @@
 >>> [h.title for h in retriever.retrieve("hard negatives from clustering", k=3)]
 
 Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of the
-hits' texts and, every `lexical_refresh` seconds, one metadata read (rag.lexical_sync); nothing is O(corpus)
-except BM25's own scoring.
+hits' texts (hybrid: one more, of the BM25 candidates' texts, for phrase evidence) and, every `lexical_refresh`
+seconds, one metadata read (rag.lexical_sync); nothing is O(corpus) except BM25's own scoring.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore
+from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, phrase_boost
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
 from rag.settings import Settings
@@ -132,8 +132,13 @@ class Retriever:
             fused = lexical
         elif mode == "rrf":
             fused = fuse_rrf([dense, lexical])
-        else:
-            fused = fuse_zscore(dense, lexical, depth=n)
+        else:  # BM25 hits that reuse the question's wording are boosted first (phrase evidence, rag.fusion)
+            fields: dict[str, tuple[str, str]] = {}
+            if lexical:
+                got = self.store.get(ids=[h.chunk_id for h in lexical], include=["documents", "metadatas"])
+                for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                    fields[cid] = (str((meta or {}).get("title", "")), doc or "")
+            fused = fuse_zscore(dense, phrase_boost(query, lexical, fields), depth=n)
         papers = fold_to_papers(fused)[: k + 5]  # a few spare: a hit on a just-deleted chunk is dropped
         dense_best: dict[str, float] = {}
         for h in dense:  # best-first, so the first hit of a paper is its best

@@ -312,3 +312,11 @@ def test_layout_is_kept() -> None:
     assert checked.text == f"Two methods:\n\n- {K_MEANS} [1].\n- {DROPOUT} [2]."
     assert [s.cited for s in checked.sentences] == [[], [1], [2]]
     assert [c.paper_id for c in checked.citations] == ["paper-3", "paper-2"]
+
+
+def test_support_reads_subscripted_names_as_written_in_questions() -> None:
+    abstract_sentence = "ColloSSL improves the F_1 score by 7.9% over the supervised baselines."
+    assert (
+        support("How much does it improve F1 over the baselines?", abstract_sentence)[0]
+        > support("How much does it improve F2 over the baselines?", abstract_sentence)[0]
+    )

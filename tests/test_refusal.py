@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.extractive import extractive_answer
-from rag.refusal import decide, specific_terms
+from rag.refusal import _mentions, decide, specific_terms
 from rag.types import Source
 
 
@@ -21,6 +21,21 @@ from rag.types import Source
 )
 def test_specific_terms(question: str, terms: list[str]) -> None:
     assert specific_terms(question) == terms
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "found"),
+    [
+        ("we report F_1 scores on three datasets", "F1", True),  # LaTeX-ish spelling in an abstract
+        ("beats GPT-4 and GPT 3.5", "GPT4", True),
+        ("beats GPT4 on MMLU", "GPT-4", True),
+        ("uses a modified K means clustering", "K-means", True),
+        ("the F12 protein", "F1", False),  # still whole tokens only
+        ("an F1-score of 80", "F2", False),
+    ],
+)
+def test_mentions_tolerates_separators_but_not_other_tokens(text: str, term: str, found: bool) -> None:
+    assert _mentions(text, term) is found
 
 
 EVIDENCE = ["PRES: memory-based dynamic graph neural networks. We study temporal graph neural networks (GNN) ..."]

@@ -93,7 +93,8 @@ def test_llama_index_retriever_wrapper(retriever: Retriever) -> None:
 @pytest.mark.slow
 def test_hybrid_is_as_good_as_the_better_side_on_both_question_kinds(retriever: Retriever) -> None:
     """The fusion claim, measured with ranx on the dev sets: on each kind of question hybrid is within 0.05 nDCG@10
-    of the better single side (naive RRF is not: it loses ~0.25 on wording-reuse questions here)."""
+    of the better single side (naive RRF is not: it loses ~0.25 on wording-reuse questions here), and meets the
+    issue-3 targets: >= 0.99 on wording-reuse questions (phrase evidence; 0.93 without), >= 0.70 on own words."""
     from ranx import Qrels, Run, evaluate
 
     from evals.synthetic import wording_reuse_questions
@@ -106,13 +107,26 @@ def test_hybrid_is_as_good_as_the_better_side_on_both_question_kinds(retriever: 
         (gold,) = [i for i in ids if i.startswith(row["gold_prefix"][0])]
         own_words.append((row["id"], row["question"], gold))
     wording = [(q.qid, q.text, q.gold[0]) for q in wording_reuse_questions(papers, 60)]
-    for questions in (wording, own_words):
+    for questions, target in ((wording, 0.99), (own_words, 0.70)):
         qrels = Qrels({qid: {gold: 1} for qid, _, gold in questions})
         score = {}
         for mode in ("dense", "bm25", "hybrid"):
             run = Run({qid: {h.paper_id: h.score for h in retriever.retrieve(q, 10, mode)} for qid, q, _ in questions})
             score[mode] = float(evaluate(qrels, run, "ndcg@10"))
         assert score["hybrid"] >= max(score["dense"], score["bm25"]) - 0.05, score
+        assert score["hybrid"] >= target, score
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fragment", "title_start"),
+    [  # generic fragments of abstracts: BM25 alone ranks these papers 9th and 5th, the old fusion 18th and 13th
+        ("these observations into a set of objectives and train an", "Learning to generate line drawings"),
+        ("that our model outperforms the state-of-the-art baselines on 7 out", "Zero-Shot Text Classification"),
+    ],
+)
+def test_quoted_fragment_finds_its_paper(retriever: Retriever, fragment: str, title_start: str) -> None:
+    assert retriever.retrieve(fragment, 3)[0].title.lower().startswith(title_start.lower())
 
 
 @pytest.mark.slow
