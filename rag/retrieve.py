@@ -3,9 +3,10 @@
 >>> retriever = Retriever.open(settings)          # or Retriever(store, LexicalIndex.load(path), embedder)
 >>> [h.title for h in retriever.retrieve("hard negatives from clustering", k=3)]
 
-Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of the
-hits' texts (hybrid: one more, of the BM25 candidates' texts, for phrase evidence) and, every `lexical_refresh`
-seconds, one metadata read (rag.lexical_sync); nothing is O(corpus) except BM25's own scoring.
+Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of texts
+(hybrid: the BM25 candidates', for phrase evidence, reused for the results; a second, small `get` only for
+dense-only results) and, every `lexical_refresh` seconds, one metadata read (rag.lexical_sync); nothing is
+O(corpus) except BM25's own scoring.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, phrase_boost
+from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
 from rag.settings import Settings
@@ -126,6 +127,7 @@ class Retriever:
         n = max(self.candidates, 3 * k)
         dense = self.dense(query, n, where) if mode != "bm25" else []
         lexical = self.bm25(query, n, where) if mode != "dense" else []
+        fetched: dict[str, tuple[str, dict[str, Any]]] = {}  # chunk id -> (text, metadata), fetched once per query
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
@@ -133,17 +135,27 @@ class Retriever:
         elif mode == "rrf":
             fused = fuse_rrf([dense, lexical])
         else:  # BM25 hits that reuse the question's wording are boosted first (phrase evidence, rag.fusion)
-            fields: dict[str, tuple[str, str]] = {}
-            if lexical:
-                got = self.store.get(ids=[h.chunk_id for h in lexical], include=["documents", "metadatas"])
-                for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                    fields[cid] = (str((meta or {}).get("title", "")), doc or "")
-            fused = fuse_zscore(dense, phrase_boost(query, lexical, fields), depth=n)
+            if lexical and phrase_pairs(query):
+                fetched = self._fetch([h.chunk_id for h in lexical])
+                fields = {cid: (str(meta.get("title", "")), doc) for cid, (doc, meta) in fetched.items()}
+                lexical = phrase_boost(query, lexical, fields)
+            fused = fuse_zscore(dense, lexical, depth=n)
         papers = fold_to_papers(fused)[: k + 5]  # a few spare: a hit on a just-deleted chunk is dropped
         dense_best: dict[str, float] = {}
         for h in dense:  # best-first, so the first hit of a paper is its best
             dense_best.setdefault(h.paper_id, h.score)
-        return self._hydrate(papers, dense_best)[:k]
+        missing = [h.chunk_id for h in papers if h.chunk_id not in fetched]
+        fetched.update(self._fetch(missing))
+        return self._hydrate(papers, dense_best, fetched)[:k]
+
+    def _fetch(self, chunk_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        if not chunk_ids:
+            return {}
+        got = self.store.get(ids=chunk_ids, include=["documents", "metadatas"])
+        return {
+            cid: (doc or "", dict(meta or {}))
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
 
     def abstracts(self, paper_ids: list[str]) -> dict[str, str]:
         """Full abstracts of these papers, reassembled from their chunks (one Chroma `get`)."""
@@ -155,13 +167,9 @@ class Retriever:
             parts.setdefault(str(meta["paper_id"]), []).append((int(meta.get("chunk", 0)), doc or ""))
         return {pid: " ".join(text for _, text in sorted(chunks)) for pid, chunks in parts.items()}
 
-    def _hydrate(self, hits: list[Hit], dense_best: dict[str, float]) -> list[PaperHit]:
-        if not hits:
-            return []
-        got = self.store.get(ids=[h.chunk_id for h in hits], include=["documents", "metadatas"])
-        by_id = {
-            cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
+    def _hydrate(
+        self, hits: list[Hit], dense_best: dict[str, float], by_id: dict[str, tuple[str, dict[str, Any]]]
+    ) -> list[PaperHit]:
         out: list[PaperHit] = []
         for h in hits:
             if h.chunk_id not in by_id:
