@@ -153,3 +153,30 @@ def test_filters_apply_to_both_sides(tmp_path: Path, embedder: Any) -> None:
         assert {h.metadata["year"] for h in got} == {2019, 2023}, mode
         got = r.retrieve("quokka", 5, mode, Filters(year_max=2020, categories=("cs.LG",)))  # type: ignore[arg-type]
         assert got == [], mode
+
+
+def test_lexical_view_reads_the_published_fingerprint_at_most_once_per_refresh(bundled_index: Any) -> None:
+    """Per query the BM25 freshness check is one metadata read every `lexical_refresh` seconds, not one per query;
+    an unchanged collection never triggers a rebuild."""
+    from rag.lexical import LexicalIndex
+    from rag.lexical_sync import LexicalView
+
+    settings, store, _ = bundled_index
+    index = LexicalIndex.load(settings.bm25_path)
+    assert store.published_fingerprint() == index.fingerprint  # published by the session's ingest
+    now = [0.0]
+    reads: list[float] = []
+
+    class CountingStore:  # the real store, with its metadata reads counted
+        def published_fingerprint(self) -> str | None:
+            reads.append(now[0])
+            return str(store.published_fingerprint())
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+    view = LexicalView(CountingStore(), settings.bm25_path, refresh=10.0, index=index, clock=lambda: now[0])  # type: ignore[arg-type]
+    for t in (0.0, 1.0, 9.9, 10.0, 15.0, 25.0):
+        now[0] = t
+        assert view.current() is index  # same object: nothing was reloaded or rebuilt
+    assert reads == [0.0, 10.0, 25.0]
