@@ -153,7 +153,7 @@ class Assistant:
         hits = self.retriever.retrieve(
             query, k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
         )
-        abstracts = self.retriever.abstracts([h.paper_id for h in hits])
+        abstracts = self.retriever.abstracts(hits)
         sources = [
             Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk, h.metadata)
             for i, h in enumerate(hits, start=1)

@@ -62,6 +62,7 @@ class PaperHit:
     chunk_id: str
     metadata: dict[str, Any] = field(default_factory=dict)
     dense_score: float | None = None  # cosine similarity of the paper's best dense chunk, when dense ran
+    n_chunks: int = 1  # chunks of this paper (their ids are chunk_id's prefix + 0..n_chunks-1)
 
 
 class Retriever:
@@ -157,11 +158,13 @@ class Retriever:
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
 
-    def abstracts(self, paper_ids: list[str]) -> dict[str, str]:
-        """Full abstracts of these papers, reassembled from their chunks (one Chroma `get`)."""
-        if not paper_ids:
+    def abstracts(self, hits: list[PaperHit]) -> dict[str, str]:
+        """Full abstracts of these papers, reassembled from their chunks: one Chroma `get` by chunk id (a
+        `where paper_id in ...` filter would scan the metadata: 19 ms at 10^5 papers and linear)."""
+        ids = [f"{h.chunk_id.rsplit('#', 1)[0]}#{i}" for h in hits for i in range(max(1, h.n_chunks))]
+        if not ids:
             return {}
-        got = self.store.get(where={"paper_id": {"$in": paper_ids}}, include=["documents", "metadatas"])
+        got = self.store.get(ids=ids, include=["documents", "metadatas"])
         parts: dict[str, list[tuple[int, str]]] = {}
         for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
             parts.setdefault(str(meta["paper_id"]), []).append((int(meta.get("chunk", 0)), doc or ""))
@@ -174,10 +177,13 @@ class Retriever:
         for h in hits:
             if h.chunk_id not in by_id:
                 continue  # a BM25 hit on a chunk another process deleted since the index was built
-            doc, meta = by_id[h.chunk_id]
-            meta = {k: v for k, v in dict(meta or {}).items() if not k.startswith("_") and k not in _INTERNAL_KEYS}
+            doc, raw = by_id[h.chunk_id]
+            meta = {k: v for k, v in dict(raw or {}).items() if not k.startswith("_") and k not in _INTERNAL_KEYS}
             title = str(meta.get("title", ""))
-            out.append(PaperHit(h.paper_id, title, h.score, doc or "", h.chunk_id, meta, dense_best.get(h.paper_id)))
+            n_chunks = int((raw or {}).get("n_chunks", 1) or 1)
+            out.append(
+                PaperHit(h.paper_id, title, h.score, doc or "", h.chunk_id, meta, dense_best.get(h.paper_id), n_chunks)
+            )
         return out
 
 

@@ -15,6 +15,7 @@ from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore
 from rag.retrieve import Filters, HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.store import open_store
+from tests.conftest import BUNDLED
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_NS = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
@@ -180,3 +181,13 @@ def test_lexical_view_reads_the_published_fingerprint_at_most_once_per_refresh(b
         now[0] = t
         assert view.current() is index  # same object: nothing was reloaded or rebuilt
     assert reads == [0.0, 10.0, 25.0]
+
+
+def test_abstracts_are_reassembled_whole_from_chunk_ids(retriever: Retriever) -> None:
+    papers = {p.paper_id: p for p in dedup(read_paths([BUNDLED])[0].records)}
+    hits = retriever.retrieve("contrastive sentence embeddings with hard negatives from clustering", k=10)
+    assert any(h.n_chunks > 1 for h in hits)  # multi-chunk papers are among them
+    abstracts = retriever.abstracts(hits)
+    assert set(abstracts) == {h.paper_id for h in hits}
+    for h in hits:
+        assert " ".join(abstracts[h.paper_id].split()) == " ".join(papers[h.paper_id].abstract.split())
