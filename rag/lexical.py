@@ -101,5 +101,5 @@ class LexicalIndex:
         if not known:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self._bm25.retrieve([known], k=k, show_progress=False, n_threads=1)
+        docs, scores = self._bm25.retrieve([known], k=k, show_progress=False, n_threads=0)  # 0: inline, no pool
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
