@@ -164,7 +164,10 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             api_name="apply_settings",
             trigger_mode="always_last",
             show_progress="hidden",
-            concurrency_limit=None,
+            # One at a time, in submission order: concurrent applies could finish out of order, and an older one
+            # (e.g. from typing the API key) would overwrite the newer prefs. Each takes microseconds.
+            concurrency_limit=1,
+            concurrency_id="settings",
         )
         up.click(h.vote_up, chat, notice, api_name="vote_up", concurrency_limit=None)
         down.click(h.vote_down, chat, notice, api_name="vote_down", concurrency_limit=None)
