@@ -35,9 +35,14 @@ MODES = ("dense", "bm25", "hybrid")
 
 
 def _settings(work: Path, size: int, provider: str = "hash") -> Any:
+    """Embedded Chroma in the work dir, or, with RAG_STORE__MODE=server in the environment (``--server``), a
+    collection per size on that server (the BM25 index stays in the work dir either way)."""
     from rag.settings import Settings
 
-    return Settings(data_dir=work / f"index-{size}", embedding={"provider": provider})  # type: ignore[arg-type]
+    settings = Settings(data_dir=work / f"index-{size}", embedding={"provider": provider})  # type: ignore[arg-type]
+    if settings.store.mode == "server":
+        settings.store.collection = f"scale-{size}"  # one server, one collection per size
+    return settings
 
 
 def _corpus(work: Path, size: int) -> Path:
@@ -72,9 +77,11 @@ def phase_ingest(work: Path, size: int, keep: bool = False) -> dict[str, Any]:
 
     corpus = _corpus(work, size)
     settings = _settings(work, size)
-    if not keep:
-        shutil.rmtree(settings.data_dir, ignore_errors=True)  # a cold ingest, unless resuming a killed one
+    if not keep:  # a cold ingest, unless resuming a killed one
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
     store = open_store(settings)
+    if not keep and settings.store.mode == "server":
+        store.drop()
     start = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -235,7 +242,11 @@ def main() -> None:
     ap.add_argument("--phase", choices=["ingest", "serve"], help="run one phase for the first size (JSON on stdout)")
     ap.add_argument("--keep", action="store_true", help="ingest phase: resume into the existing index (not cold)")
     ap.add_argument("--embed-throughput", type=int, default=0, help="measure the real model on N papers instead")
+    ap.add_argument("--server", default=None, metavar="HOST:PORT", help="use a `chroma run` server, not embedded")
     args = ap.parse_args()
+    if args.server:  # phases run in subprocesses: the settings reach them through the environment
+        host, port = args.server.rsplit(":", 1)
+        os.environ.update({"RAG_STORE__MODE": "server", "RAG_STORE__HOST": host, "RAG_STORE__PORT": port})
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.phase:
         if args.phase == "ingest":
@@ -249,6 +260,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for size in sizes:
         row: dict[str, Any] = {"size": size, "embedding": "hash (scale run; not the real model)"}
+        row["store"] = f"server {args.server}" if args.server else "embedded"
         row.update(_run_phase("ingest", args.work, size))
         row.update(_run_phase("serve", args.work, size))
         rows.append(row)
