@@ -117,10 +117,8 @@ class Stub:
                 if reply.delay:
                     time.sleep(reply.delay)
                 body, content_type = reply.body, reply.content_type
-                if body is None and payload.get("stream"):
-                    body, content_type = _sse(["Hello", " from", " the", " stub."]), "text/event-stream"
-                elif body is None:
-                    body = _completion("Hello from the stub.")
+                if body is None:
+                    body, content_type = stub.default_reply(payload, reply)
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", content_type)
@@ -134,7 +132,14 @@ class Stub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it (the default 0.5 s, per test).
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def default_reply(self, payload: dict[str, Any], reply: Reply) -> tuple[bytes, str]:
+        """(body, content type) for a reply without a body: a chat completion, streamed if asked."""
+        if payload.get("stream"):
+            return _sse(["Hello", " from", " the", " stub."]), "text/event-stream"
+        return _completion("Hello from the stub."), reply.content_type
 
     @property
     def base_url(self) -> str:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import zlib
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from rag.settings import EmbeddingSettings, Settings
 from rag.store import EmbeddingMismatchError, open_store
 from tests.conftest import EmbeddingServer, free_port
 from tests.test_ingest import expected_chunk_ids, small_corpus, stored_ids
-from tests.test_llms import Reply
+from tests.test_llms import Reply, Stub
 
 HANG_GUARD_S = 30.0
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -154,59 +152,24 @@ def _embeddings(payload: dict[str, Any], vector: Callable[[str], Any] = stub_vec
     return json.dumps({"object": "list", "data": data, "model": STUB_MODEL, "usage": usage}).encode()
 
 
-class EmbeddingStub:
+class EmbeddingStub(Stub):
     """An OpenAI-ish /v1/embeddings endpoint answering from a script of ``Reply``s (the last one repeats); a reply
     without a body gets one ``stub_vector`` per input text (``vector`` changes what a vector is)."""
 
     def __init__(self, *replies: Reply, vector: Callable[[str], Any] = stub_vector) -> None:
-        self.replies = list(replies) or [Reply()]
-        self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        stub = self
+        super().__init__(*replies)
+        self.vector = vector
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-            def do_POST(self) -> None:
-                payload = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
-                with stub._lock:
-                    stub.requests.append(payload)
-                    reply = stub.replies[min(len(stub.requests), len(stub.replies)) - 1]
-                if reply.delay:
-                    time.sleep(reply.delay)
-                body = reply.body if reply.body is not None else _embeddings(payload, vector)
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("content-type", reply.content_type)
-                    self.send_header("content-length", str(len(body)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        # A short poll interval: shutdown() waits for it (the default 0.5 s, per test).
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+    def default_reply(self, payload: dict[str, Any], reply: Reply) -> tuple[bytes, str]:
+        return _embeddings(payload, self.vector), reply.content_type
 
     @property
     def texts(self) -> int:
         return sum(len(r["input"]) for r in self.requests)
 
     def __enter__(self) -> EmbeddingStub:
-        self.thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
