@@ -351,32 +351,18 @@ def _checked(vectors: Any, n: int, emb: Any) -> list[list[float]]:
 
 def _api_error(exc: BaseException, emb: Any) -> EmbeddingError:
     """A one-line EmbeddingError for an exception raised while calling the embeddings API."""
-    import httpx
-    import openai
-
-    from rag.llms import _server_message, _short
+    from rag.llms import _short, describe_api_error
 
     where, secret = _where(emb), emb.api_key
-    tries = f"{emb.max_retries + 1} attempts"
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return EmbeddingError(f"{where} did not answer within {emb.timeout:g} s ({tries}): timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        reason = _short(str(cause), secret) if cause is not None and str(cause) else "connection failed"
-        return EmbeddingError(f"{where} is unreachable ({tries}): {reason}")
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        # The server's text may echo part of the key: it is not shown.
-        hint = "check OPENAI_API_KEY / RAG_EMBEDDING__OPENAI_API_KEY"
-        return EmbeddingError(f"{where} rejected the API key (HTTP {exc.status_code}): {hint}")
-    if isinstance(exc, openai.NotFoundError):
-        reason = _short(_server_message(exc), secret)
-        return EmbeddingError(
-            f"{where} returned HTTP 404 (unknown model {emb.model_name!r} or wrong base URL?): {reason}"
-        )
-    if isinstance(exc, openai.APIStatusError):
-        retried = exc.status_code >= 500 or exc.status_code in (408, 409, 429)
-        reason = _short(_server_message(exc), secret)
-        return EmbeddingError(
-            f"{where} failed with HTTP {exc.status_code} ({tries if retried else '1 attempt'}): {reason}"
-        )
+    message = describe_api_error(
+        exc,
+        where=where,
+        secret=secret,
+        attempts=lambda retried: f"{emb.max_retries + 1} attempts" if retried else "1 attempt",
+        timeout=emb.timeout,
+        model=str(emb.model_name),
+        key_hint="OPENAI_API_KEY / RAG_EMBEDDING__OPENAI_API_KEY",
+    )
+    if message is not None:
+        return EmbeddingError(message)
     return EmbeddingError(f"{where} returned an unexpected response: {_short(f'{type(exc).__name__}: {exc}', secret)}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -200,22 +200,28 @@ def _attempts(llm: Any, retried: bool = True) -> str:
     return f"{n} attempts" if n > 1 else "1 attempt"
 
 
-def _translate(exc: BaseException, llm: Any) -> LLMError:
-    """A user-facing LLMError for an exception raised while talking to the LLM."""
-    where = _where(llm)
-    secret = getattr(llm, "api_key", None)
+def describe_api_error(
+    exc: BaseException,
+    *,
+    where: str,
+    secret: str | None,
+    attempts: Callable[[bool], str],
+    timeout: object,
+    model: str,
+    key_hint: str,
+) -> str | None:
+    """One line for the OpenAI-client errors the chat and embeddings paths share (never the API key); None for
+    an exception of another kind. ``attempts(retried)`` names how many attempts the client made."""
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        timeout = getattr(llm, "timeout", None)
         within = f" within {timeout:g} s" if isinstance(timeout, int | float) else ""
-        return LLMError(f"{where} did not answer{within} ({_attempts(llm)}): timed out")
+        return f"{where} did not answer{within} ({attempts(True)}): timed out"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
         reason = _short(str(cause), secret) if cause is not None and str(cause) else "connection failed"
-        return LLMError(f"{where} is unreachable ({_attempts(llm)}): {reason}")
+        return f"{where} is unreachable ({attempts(True)}): {reason}"
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         # The server's text may echo part of the key: it is not shown.
-        hint = "check OPENAI_API_KEY / RAG_LLM__API_KEY"
-        return LLMError(f"{where} rejected the API key (HTTP {exc.status_code}): {hint}")
+        return f"{where} rejected the API key (HTTP {exc.status_code}): check {key_hint}"
     if isinstance(exc, openai.RateLimitError):
         raw = exc.response.headers.get("retry-after") if exc.response is not None else None
         try:
@@ -225,15 +231,32 @@ def _translate(exc: BaseException, llm: Any) -> LLMError:
         retried = retry_after is None or retry_after <= MAX_RETRY_AFTER
         wait = f"; the server asks to wait {raw} s" if raw else ""
         reason = _short(_server_message(exc), secret)
-        return LLMError(f"{where} is rate-limiting requests (HTTP 429, {_attempts(llm, retried)}{wait}): {reason}")
+        return f"{where} is rate-limiting requests (HTTP 429, {attempts(retried)}{wait}): {reason}"
     if isinstance(exc, openai.NotFoundError):
-        model = getattr(llm, "model", "?")
         reason = _short(_server_message(exc), secret)
-        return LLMError(f"{where} returned HTTP 404 (unknown model {model!r} or wrong base URL?): {reason}")
+        return f"{where} returned HTTP 404 (unknown model {model!r} or wrong base URL?): {reason}"
     if isinstance(exc, openai.APIStatusError):
         retried = exc.status_code >= 500 or exc.status_code in (408, 409)
         reason = _short(_server_message(exc), secret)
-        return LLMError(f"{where} failed with HTTP {exc.status_code} ({_attempts(llm, retried)}): {reason}")
+        return f"{where} failed with HTTP {exc.status_code} ({attempts(retried)}): {reason}"
+    return None
+
+
+def _translate(exc: BaseException, llm: Any) -> LLMError:
+    """A user-facing LLMError for an exception raised while talking to the LLM."""
+    where = _where(llm)
+    secret = getattr(llm, "api_key", None)
+    message = describe_api_error(
+        exc,
+        where=where,
+        secret=secret,
+        attempts=lambda retried: _attempts(llm, retried),
+        timeout=getattr(llm, "timeout", None),
+        model=str(getattr(llm, "model", "?")),
+        key_hint="OPENAI_API_KEY / RAG_LLM__API_KEY",
+    )
+    if message is not None:
+        return LLMError(message)
     if isinstance(exc, httpx.HTTPError):
         return LLMError(f"{where} broke off the response: {_short(f'{type(exc).__name__}: {exc}', secret)}")
     if isinstance(exc, openai.APIError):  # APIResponseValidationError, an error event inside a stream, …
