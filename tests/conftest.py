@@ -30,10 +30,12 @@ def _no_rag_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> object:
-    from rag.embeddings import LocalEmbedding
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The default local embedder (OpenVINO documents, onnxruntime queries), its export in a session dir."""
+    from rag.embeddings import build_embedder
+    from rag.settings import EmbeddingSettings
 
-    return LocalEmbedding()
+    return build_embedder(EmbeddingSettings(), tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

@@ -136,8 +136,10 @@ def test_user_jsonl_metadata_reaches_chroma(tmp_path: Path, embedder: Any) -> No
     assert meta["categories"] == "cs.CL cs.LG" and meta["authors"] == "A. B, C. D"
 
 
-def run_cli(args: list[str], data_dir: Path, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAG_DATA_DIR": str(data_dir)}
+def run_cli(
+    args: list[str], data_dir: Path, extra_env: dict[str, str] | None = None, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(extra_env or {}), "RAG_DATA_DIR": str(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "rag", *args],
         env=env,
@@ -219,3 +221,23 @@ def test_ingest_killed_mid_batch_then_rerun_is_exact(tmp_path: Path, embedder: A
     assert LexicalIndex.load(settings.bm25_path).fingerprint == fingerprint(ids)
     stamps = {p.paper_id: chunk_stamp(p, 256, True) for p in papers}
     assert all(cid.split("#")[1] == stamps[cid.split("#")[0]] for cid in ids)
+
+
+def test_damaged_chroma_index_is_a_clear_error_and_rebuild_repairs_it(tmp_path: Path) -> None:
+    """Chroma's HNSW files half-written (what a kill during its index flush leaves; seen at 10^6 papers): every
+    command says so and how to recover instead of a raw Chroma trace, and `rag ingest --rebuild` recovers."""
+    data = tmp_path / "idx"
+    env = {"RAG_EMBEDDING__PROVIDER": "hash"}  # the vectors' origin does not matter here; 1,385 chunks do
+    assert run_cli(["ingest", "-q", str(BUNDLED)], data, env).returncode == 0
+    [hnsw] = [p for p in (data / "chroma").iterdir() if p.is_dir()]
+    meta = hnsw / "index_metadata.pickle"
+    assert meta.stat().st_size > 1000  # Chroma flushed its vector index (more than its 1,000-record threshold)
+    os.truncate(meta, 100)  # a torn write
+    res = run_cli(["ask", "What is ClusterNS?"], data, env)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "damaged" in res.stderr and "rag ingest --rebuild" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = run_cli(["ingest", "-q", "--rebuild", str(BUNDLED)], data, env)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["ask", "What is ClusterNS?"], data, env)
+    assert res.returncode == 0 and "ClusterNS" in res.stdout, res.stderr
