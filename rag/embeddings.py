@@ -156,7 +156,8 @@ class LocalEmbedding(BaseEmbedding):
             if self.threads:
                 torch.set_num_threads(self.threads)
             kwargs = {"torch_dtype": torch.bfloat16} if self._bf16() else {}
-            self._model = SentenceTransformer(str(local_model_dir()), device="cpu", model_kwargs=kwargs)
+            device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU machine: RAG_EMBEDDING__BACKEND=torch
+            self._model = SentenceTransformer(str(local_model_dir()), device=device, model_kwargs=kwargs)
         return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:

@@ -30,7 +30,7 @@ __all__ = [
     "open_store",
 ]
 
-_PAGE = 5_000
+_PAGE = 20_000  # fewer O(offset) pages at 10^6 chunks; Chroma binds one SQL variable per id (limit 32,766)
 _T = TypeVar("_T")
 LEXICAL_FP_KEY = "lexical_fp"  # collection metadata: fingerprint of the chunk ids the last ingest published
 PAPERS_KEY = "papers"  # collection metadata: distinct papers, published with the fingerprint
