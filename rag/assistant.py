@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from rag.answer import Answer
 from rag.citations import check_answer
@@ -24,7 +24,7 @@ from rag.retrieve import Filters, Mode, PaperHit, Retriever
 from rag.settings import Settings
 from rag.types import Source
 
-__all__ = ["MAX_QUESTION_CHARS", "Assistant", "Conversation", "Turn"]
+__all__ = ["MAX_QUESTION_CHARS", "AskOptions", "Assistant", "Conversation", "Turn"]
 
 MAX_QUESTION_CHARS = 4_000
 _FOLLOW_UP = re.compile(r"\b(they|them|their|it|its|this|that|these|those|the paper|the method|he|she)\b", re.I)
@@ -34,6 +34,17 @@ _FOLLOW_UP = re.compile(r"\b(they|them|their|it|its|this|that|these|those|the pa
 class Turn:
     question: str
     answer: Answer
+
+
+class AskOptions(TypedDict, total=False):
+    """Per-call overrides of ``Assistant.ask``/``stream`` (see ``stream``)."""
+
+    k: int | None
+    mode: Mode | None
+    filters: Filters | None
+    history: Sequence[Turn]
+    llm: Any
+    extractive: bool
 
 
 def _validate(question: str) -> str:
@@ -112,23 +123,11 @@ class Assistant:
             _validate(query), k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
         )
 
-    def ask(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        mode: Mode | None = None,
-        filters: Filters | None = None,
-        history: Sequence[Turn] = (),
-        llm: Any = None,
-        extractive: bool = False,
-    ) -> Answer:
-        """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``llm`` (another llama-index LLM),
-        ``extractive=True`` (no LLM even if one is configured)."""
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
+        """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``history``, ``llm`` (another
+        llama-index LLM), ``extractive=True`` (no LLM even if one is configured)."""
         answer: Answer | None = None
-        for event in self.stream(
-            question, k=k, mode=mode, filters=filters, history=history, llm=llm, extractive=extractive
-        ):
+        for event in self.stream(question, **options):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None  # stream always ends with the Answer
@@ -271,7 +270,8 @@ class Conversation:
     assistant: Assistant
     turns: list[Turn] = field(default_factory=list)
 
-    def ask(self, question: str, **kwargs: Any) -> Answer:
-        answer = self.assistant.ask(question, history=self.turns, **kwargs)
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
+        options["history"] = self.turns
+        answer = self.assistant.ask(question, **options)
         self.turns.append(Turn(question, answer))
         return answer

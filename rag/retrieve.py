@@ -103,16 +103,28 @@ class Retriever:
         ]
 
     def bm25(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        return self._lexical(query, n, where, texts=False)[0]
+
+    def _lexical(
+        self, query: str, n: int, where: dict[str, Any] | None, texts: bool
+    ) -> tuple[list[Hit], dict[str, tuple[str, dict[str, Any]]]]:
+        """BM25 hits, filtered like the dense side, and (``texts``) their texts and metadata: one Chroma call."""
         index = self.lexical_index
         if index is None:
-            return []
+            return [], {}
         # chunk ids are "paper_id#stamp#index": a "#" inside the paper id stays with it.
         hits = [Hit(cid, cid.rsplit("#", 2)[0], score) for cid, score in index.search(query, k=n)]
-        if where is not None and hits:
-            # Chroma applies the same filter to the BM25 candidates, so both sides filter identically.
-            keep = set(self.store.get(ids=[h.chunk_id for h in hits], where=where, include=[])["ids"])
-            hits = [h for h in hits if h.chunk_id in keep]
-        return hits
+        fetched: dict[str, tuple[str, dict[str, Any]]] = {}
+        if hits and (where is not None or texts):
+            # With a filter, Chroma applies it to the BM25 candidates, so both sides filter identically.
+            include = ["documents", "metadatas"] if texts else []
+            got = self.store.get(ids=[h.chunk_id for h in hits], where=where, include=include)
+            keep = set(got["ids"])
+            if texts:
+                fetched = _as_fetched(got)
+            if where is not None:
+                hits = [h for h in hits if h.chunk_id in keep]
+        return hits, fetched
 
     def retrieve(
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
@@ -127,8 +139,9 @@ class Retriever:
         where = filters.where() if filters else None
         n = max(self.candidates, 3 * k)
         dense = self.dense(query, n, where) if mode != "bm25" else []
-        lexical = self.bm25(query, n, where) if mode != "dense" else []
-        fetched: dict[str, tuple[str, dict[str, Any]]] = {}  # chunk id -> (text, metadata), fetched once per query
+        phrases = mode == "hybrid" and bool(phrase_pairs(query))
+        # chunk id -> (text, metadata), fetched once per query
+        lexical, fetched = self._lexical(query, n, where, texts=phrases) if mode != "dense" else ([], {})
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
@@ -136,8 +149,7 @@ class Retriever:
         elif mode == "rrf":
             fused = fuse_rrf([dense, lexical])
         else:  # BM25 hits that reuse the question's wording are boosted first (phrase evidence, rag.fusion)
-            if lexical and phrase_pairs(query):
-                fetched = self._fetch([h.chunk_id for h in lexical])
+            if lexical and phrases:
                 fields = {cid: (str(meta.get("title", "")), doc) for cid, (doc, meta) in fetched.items()}
                 lexical = phrase_boost(query, lexical, fields)
             fused = fuse_zscore(dense, lexical, depth=n)
@@ -152,11 +164,7 @@ class Retriever:
     def _fetch(self, chunk_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         if not chunk_ids:
             return {}
-        got = self.store.get(ids=chunk_ids, include=["documents", "metadatas"])
-        return {
-            cid: (doc or "", dict(meta or {}))
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
+        return _as_fetched(self.store.get(ids=chunk_ids, include=["documents", "metadatas"]))
 
     def abstracts(self, hits: list[PaperHit]) -> dict[str, str]:
         """Full abstracts of these papers, reassembled from their chunks: one Chroma `get` by chunk id (a
@@ -207,3 +215,10 @@ class HybridRetriever(BaseRetriever):
             NodeWithScore(node=TextNode(id_=h.chunk_id, text=h.best_chunk, metadata=h.metadata), score=h.score)
             for h in hits
         ]
+
+
+def _as_fetched(got: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        cid: (doc or "", dict(meta or {}))
+        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    }

@@ -154,6 +154,19 @@ def test_filters_apply_to_both_sides(tmp_path: Path, embedder: Any) -> None:
         assert {h.metadata["year"] for h in got} == {2019, 2023}, mode
         got = r.retrieve("quokka", 5, mode, Filters(year_max=2020, categories=("cs.LG",)))  # type: ignore[arg-type]
         assert got == [], mode
+    # Filtered hybrid: the filter check and the phrase evidence share one Chroma read of the BM25 candidates;
+    # the hits' texts come from it too (no read of their own).
+    gets: list[dict[str, Any]] = []
+    real_get = store.get
+
+    def counting_get(**kwargs: Any) -> Any:
+        gets.append(kwargs)
+        return real_get(**kwargs)
+
+    store.get = counting_get  # type: ignore[method-assign]
+    got = r.retrieve("quokka attention", 5, "hybrid", Filters(year_min=2020))
+    assert {h.metadata["year"] for h in got} == {2021, 2023}
+    assert len(gets) == 1 and gets[0]["where"] is not None, gets
 
 
 def test_lexical_view_reads_the_published_fingerprint_at_most_once_per_refresh(bundled_index: Any) -> None:
