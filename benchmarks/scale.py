@@ -165,7 +165,7 @@ def embed_throughput(work: Path, n: int) -> dict[str, Any]:
     corpus = _corpus(work, n)
     settings = _settings(work, n, provider="local")
     shutil.rmtree(settings.data_dir, ignore_errors=True)
-    embedder = build_embedder(settings.embedding)
+    embedder = build_embedder(settings.embedding, settings.models_dir)  # OpenVINO, as `rag ingest` uses
     embedder.get_text_embedding_batch(["warm up"])
     t = time.perf_counter()
     report = Ingestor(settings, open_store(settings), embedder).ingest_paths([corpus])
@@ -196,42 +196,67 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [r["size"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    keys = (
         ("dense_p50_ms", "dense p50"),
         ("bm25_p50_ms", "BM25 p50"),
         ("hybrid_p50_ms", "hybrid p50"),
         ("hybrid_p95_ms", "hybrid p95"),
         ("ask_p50_ms", "extractive ask p50"),
-    ):
-        ax.plot(sizes, [r[key] for r in rows], marker="o", label=label)
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for store, style in (("embedded", "-"), ("server", "--")):
+        sub = sorted((r for r in rows if _store(r) == store), key=lambda r: r["size"])
+        if not sub:
+            continue
+        for (key, label), color in zip(keys, colors, strict=False):
+            ax.plot(
+                [r["size"] for r in sub],
+                [r[key] for r in sub],
+                style,
+                marker="o" if store == "embedded" else "s",
+                color=color,
+                label=f"{label} ({store})",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("papers in the index")
     ax.set_ylabel("warm latency (ms)")
     ax.set_title("Query latency vs corpus size (2 CPU cores, hash embedding)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
+def _store(row: dict[str, Any]) -> str:
+    return "server" if str(row.get("store", "embedded")).startswith("server") else "embedded"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| papers | chunks | ingest papers/s | BM25 rebuild from Chroma s | disk Chroma + BM25 MB | ingest peak MB "
-        "| app start s | app peak MB | dense p50/p95 ms | BM25 p50/p95 ms | hybrid p50/p95 ms | ask p50/p95 ms |"
+        "| papers | store | chunks | ingest papers/s | BM25 rebuild from Chroma s | disk Chroma + BM25 MB "
+        "| ingest peak MB | app start s | app peak MB | dense p50/p95 ms | BM25 p50/p95 ms | hybrid p50/p95 ms "
+        "| ask p50/p95 ms |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         lines.append(
-            f"| {r['size']:,} | {r['chunks']:,} | {r['papers_per_s']} | {r['bm25_rebuild_from_chroma_s']} "
+            f"| {r['size']:,} | {_store(r)} | {r['chunks']:,} | {r['papers_per_s']} "
+            f"| {r['bm25_rebuild_from_chroma_s']} "
             f"| {r['chroma_disk_mb']} + {r['bm25_disk_mb']} | {r['ingest_peak_rss_mb']} | {r['start_s']} "
             f"| {r['serve_peak_rss_mb']} | {r['dense_p50_ms']} / {r['dense_p95_ms']} "
             f"| {r['bm25_p50_ms']} / {r['bm25_p95_ms']} | {r['hybrid_p50_ms']} / {r['hybrid_p95_ms']} "
             f"| {r['ask_p50_ms']} / {r['ask_p95_ms']} |"
         )
     return "\n".join(lines)
+
+
+def write_results(rows: list[dict[str, Any]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "scale.md").write_text(markdown(rows) + "\n")
+    plot(rows, out / "scale.png")
 
 
 def main() -> None:
@@ -243,7 +268,22 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="ingest phase: resume into the existing index (not cold)")
     ap.add_argument("--embed-throughput", type=int, default=0, help="measure the real model on N papers instead")
     ap.add_argument("--server", default=None, metavar="HOST:PORT", help="use a `chroma run` server, not embedded")
+    ap.add_argument(
+        "--append",
+        type=Path,
+        default=None,
+        metavar="ROW.json",
+        help="add a row measured phase by phase (ingest and serve JSON merged) to --out's scale.json and redraw",
+    )
     args = ap.parse_args()
+    if args.append:
+        if args.out is None:
+            ap.error("--append needs --out")
+        old = json.loads((args.out / "scale.json").read_text()) if (args.out / "scale.json").exists() else []
+        new = json.loads(args.append.read_text())
+        merged = [r for r in old if (r["size"], _store(r)) != (new["size"], _store(new))] + [new]
+        write_results(sorted(merged, key=lambda r: (_store(r), r["size"])), args.out)
+        return
     if args.server:  # phases run in subprocesses: the settings reach them through the environment
         host, port = args.server.rsplit(":", 1)
         os.environ.update({"RAG_STORE__MODE": "server", "RAG_STORE__HOST": host, "RAG_STORE__PORT": port})
@@ -267,10 +307,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     print(markdown(rows))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")
-        (args.out / "scale.md").write_text(markdown(rows) + "\n")
-        plot(rows, args.out / "scale.png")
+        write_results(rows, args.out)
 
 
 if __name__ == "__main__":
