@@ -21,21 +21,28 @@ ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data" / "hf-papers"
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model export of this test session (written once, as on a new machine), never ~/.cache."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _no_rag_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_rag_env(monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> None:
     # A developer's RAG_* variables or rag.toml must not change what the tests see.
     for key in list(os.environ):
         if key.startswith("RAG_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("RAG_MODEL_CACHE_DIR", str(models_dir))  # CLI and UI subprocesses inherit it
 
 
 @pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> object:
-    """The default local embedder (OpenVINO documents, onnxruntime queries), its export in a session dir."""
+def embedder(models_dir: Path) -> object:
+    """The default local embedder (OpenVINO documents, onnxruntime queries)."""
     from rag.embeddings import build_embedder
     from rag.settings import EmbeddingSettings
 
-    return build_embedder(EmbeddingSettings(), tmp_path_factory.mktemp("models"))
+    return build_embedder(EmbeddingSettings(), models_dir)
 
 
 @pytest.fixture(scope="session")
