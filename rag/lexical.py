@@ -100,6 +100,13 @@ class LexicalIndex:
         known = [w for w in words[0] if w in self._bm25.vocab_dict]
         if not known:
             return []
+        import numpy as np
+
+        scores = self._bm25.get_scores(known)
         k = min(k, len(self.ids))
-        docs, scores = self._bm25.retrieve([known], k=k, show_progress=False, n_threads=0)  # 0: inline, no pool
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        # Top k by hand, not bm25s's retrieve(): its numpy selection partitions at kth = N - k, which with most
+        # scores tied at 0 took ~300 ms at 1.58 M chunks (p95 of BM25 queries); partitioning at k - 1 on the
+        # negated scores takes ~15 ms. Ties are broken by chunk position, so results are deterministic.
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [(self.ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
