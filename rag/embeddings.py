@@ -82,7 +82,7 @@ class LocalEmbedding(BaseEmbedding):
     dtype: str = "auto"
     threads: int = 0
     model_batch_size: int = 16
-    onnx_path: Path | None = None  # the model's ONNX export (written once per data dir)
+    onnx_path: Path | None = None  # the model's ONNX export (written once into the model cache dir)
     backend: str = "auto"
     _model: Any = PrivateAttr(default=None)
     _query_encoder: Any = PrivateAttr(default=None)
@@ -127,7 +127,7 @@ class LocalEmbedding(BaseEmbedding):
         if self.backend == "openvino":
             if self.onnx_path is None or not openvino_available():
                 raise ValueError(
-                    "RAG_EMBEDDING__BACKEND=openvino needs the openvino package and a data dir for the model export"
+                    "RAG_EMBEDDING__BACKEND=openvino needs the openvino package and a model cache dir for its export"
                 )
             return True
         return self.onnx_path is not None and openvino_available()
@@ -174,7 +174,7 @@ class LocalEmbedding(BaseEmbedding):
         if not path.is_file():
             from rag.onnx_query import export_onnx
 
-            export_onnx(local_model_dir(), path)  # once per data dir (~2 s plus importing torch)
+            export_onnx(local_model_dir(), path)  # once per model cache dir (~2 s plus importing torch)
 
     def ensure_onnx(self) -> None:
         """Write the ONNX export now if it is configured and missing (cheap right after an ingest: torch is loaded)."""

@@ -13,10 +13,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OnnxQueryEncoder", "export_onnx", "onnx_file_name"]
+__all__ = ["OnnxQueryEncoder", "export_onnx", "model_tokenizer", "onnx_file_name"]
 
 _EXPORT_VERSION = 1  # bump when export_onnx changes what it writes
 _MAX_TOKENS = 256
+
+
+def model_tokenizer(model_dir: Path) -> Any:
+    """The model's word-piece tokenizer as the model sees text: truncated at its 256-piece window, unpadded (the
+    tokenizer file itself pads everything to 128 pieces and truncates there)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.enable_truncation(_MAX_TOKENS)
+    tok.no_padding()
+    return tok
 
 
 def onnx_file_name() -> str:
@@ -70,15 +81,12 @@ class OnnxQueryEncoder:
 
     def __init__(self, onnx_path: Path, model_dir: Path, threads: int = 0) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._tok.enable_truncation(_MAX_TOKENS)
-        self._tok.no_padding()
+        self._tok = model_tokenizer(model_dir)
 
     def encode(self, text: str) -> list[float]:
         import numpy as np

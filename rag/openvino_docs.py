@@ -15,8 +15,6 @@ from typing import Any
 
 __all__ = ["OpenVinoDocumentEncoder", "openvino_available"]
 
-_MAX_TOKENS = 256  # the model's window (sentence-transformers' max_seq_length for all-MiniLM-L6-v2)
-
 
 def openvino_available() -> bool:
     try:
@@ -31,7 +29,8 @@ class OpenVinoDocumentEncoder:
 
     def __init__(self, onnx_path: Path, model_dir: Path, bf16: bool, threads: int = 0, batch_size: int = 32) -> None:
         import openvino as ov
-        from tokenizers import Tokenizer
+
+        from rag.onnx_query import model_tokenizer
 
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
@@ -41,10 +40,7 @@ class OpenVinoDocumentEncoder:
             config["INFERENCE_NUM_THREADS"] = threads
         core = ov.Core()
         self._compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", config)
-        self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        # The tokenizer file pads everything to 128 pieces and truncates there; the model sees 256, unpadded here.
-        self._tok.enable_truncation(_MAX_TOKENS)
-        self._tok.no_padding()
+        self._tok = model_tokenizer(model_dir)
         self._batch_size = batch_size
 
     def encode(self, texts: list[str]) -> Any:

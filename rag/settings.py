@@ -68,7 +68,7 @@ class EmbeddingSettings(_Section):
     backend: Literal["auto", "openvino", "torch"] = Field(
         "auto",
         description="Runtime embedding documents with the local model. 'auto': OpenVINO over the model's ONNX "
-        "export (written once into the data dir) when openvino is installed, else torch. OpenVINO was 1.45x "
+        "export (written once into model_cache_dir) when openvino is installed, else torch. OpenVINO was 1.45x "
         "faster than torch bf16 on the bundled corpus (docs/benchmarks.md).",
     )
 
