@@ -407,7 +407,7 @@ def test_settings_are_per_session(app_url: str) -> None:
     a, b = Session(app_url), Session(app_url)
     try:
         mode_line, message = a.settings(k=3, mode="bm25")
-        assert "Settings applied" in message and "extractive mode" in mode_line
+        assert "Settings applied: top-k 3, bm25 retrieval." in message and "extractive mode" in mode_line
         _, message = a.settings(k=3, mode="bm25", year_min=2022, year_max=2020)
         assert "Not applied: 'from year' is after 'to year'" in html.unescape(message)  # the previous ones stay
         a.ask(GOOD_Q)
@@ -415,6 +415,7 @@ def test_settings_are_per_session(app_url: str) -> None:
         assert _papers_shown(a.evidence) == 3
         assert _papers_shown(b.evidence) == 6  # the server default (settings.retrieval.k), untouched by A
         _, message = a.settings(year_min=2030)  # the bundled corpus has no years: nothing passes the filter
+        assert "years 2030–any" in message
         a.ask(GOOD_Q)
         assert "No supporting evidence" in a.evidence
         b.ask(GOOD_Q)

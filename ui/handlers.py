@@ -146,7 +146,7 @@ class Handlers:
         return (
             new,
             render.mode_html(new.mode_note(self.assistant.mode_note)),
-            render.notice_html("Settings applied.", "ok"),
+            render.notice_html(f"Settings applied: {new.summary()}.", "ok"),
         )
 
     def default_prefs(self) -> Prefs:

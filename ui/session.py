@@ -50,6 +50,15 @@ class Prefs:
             return None
         return Filters(self.year_min, self.year_max, self.categories)
 
+    def summary(self) -> str:
+        """What this session now uses, e.g. "top-k 3, hybrid retrieval, years 2020–any, categories cs.CL"."""
+        parts = [f"top-k {self.k}", f"{self.mode} retrieval"]
+        if self.year_min is not None or self.year_max is not None:
+            parts.append(f"years {self.year_min or 'any'}–{self.year_max or 'any'}")
+        if self.categories:
+            parts.append("categories " + ", ".join(self.categories))
+        return ", ".join(parts)
+
     def llm_call(self) -> tuple[Any, bool]:
         """(llm override for ``Assistant.stream``, extractive flag). Raises ValueError for an unusable config."""
         if self.llm is None:
