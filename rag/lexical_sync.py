@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from filelock import FileLock
 
-from rag.lexical import LexicalIndex, fingerprint
+from rag.lexical import LexicalIndex, fingerprint, tokenize_pages
 from rag.store import ChunkStore
 
 __all__ = ["LexicalView", "rebuild_lexical", "sync_lexical"]
@@ -41,16 +41,19 @@ def rebuild_lexical(store: ChunkStore, path: Path, reuse: bool = True) -> Lexica
     ``reuse``: keep the index on disk if it already describes exactly these chunks."""
     from ingest.chunk import embed_text
 
-    ids: list[str] = []
-    texts: list[str] = []
-    for page in store.pages():
-        for cid, doc, meta in zip(page.ids, page.documents, page.metadatas, strict=True):
-            ids.append(cid)
-            texts.append(embed_text(str(meta.get("title", "")), doc or ""))
+    def pages() -> Iterator[tuple[list[str], list[str]]]:
+        for page in store.pages():
+            texts = [
+                embed_text(str(meta.get("title", "")), doc or "")
+                for doc, meta in zip(page.documents, page.metadatas, strict=True)
+            ]
+            yield page.ids, texts
+
+    ids, tokenized = tokenize_pages(pages())
     with _lock(path):
         if reuse and LexicalIndex.stored_fingerprint(path) == fingerprint(ids):
             return LexicalIndex.load(path)  # another process sharing this data dir got there first
-        return LexicalIndex.build(path, ids, texts)
+        return LexicalIndex.build_tokenized(path, ids, tokenized)
 
 
 def sync_lexical(store: ChunkStore, path: Path, force: bool = False, known_ids: list[str] | None = None) -> bool:

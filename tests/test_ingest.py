@@ -62,6 +62,43 @@ def test_bundled_corpus_is_fully_indexed(bundled_index: Any) -> None:
     assert store.collection.metadata["embed_model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
+def test_bm25_built_page_by_page_scores_exactly_like_bm25s_one_shot(bundled_index: Any, tmp_path: Path) -> None:
+    """`rebuild_lexical` tokenizes Chroma's pages as they arrive (the texts are never all in memory); the index
+    must equal bm25s's own pipeline (`bm25s.tokenize` over all texts, then `index`), score for score."""
+    import bm25s
+    import numpy as np
+    import Stemmer
+
+    from ingest.chunk import embed_text
+    from rag.lexical import tokenize_pages
+
+    _, store, _ = bundled_index
+    ids: list[str] = []
+    texts: list[str] = []
+    pages: list[tuple[list[str], list[str]]] = []
+    for page in store.pages():
+        metas = page.metadatas
+        page_texts = [embed_text(str(m.get("title", "")), d) for d, m in zip(page.documents, metas, strict=True)]
+        for lo in range(0, len(page.ids), 100):  # many pages: the vocabulary has to grow across them
+            pages.append((page.ids[lo : lo + 100], page_texts[lo : lo + 100]))
+        ids += page.ids
+        texts += page_texts
+    assert len(pages) > 10
+    paged = LexicalIndex.build_tokenized(tmp_path / "bm25", *tokenize_pages(pages))
+    assert paged.ids == ids
+    stemmer = Stemmer.Stemmer("english")
+    reference = bm25s.BM25()
+    reference.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    vocab = set(paged._bm25.vocab_dict) - {""}
+    assert vocab == set(reference.vocab_dict) - {""} and len(vocab) > 5000
+    queries = [t[:80] for t in texts[::40]] + ["ClusterNS hard negatives", "speech pretraining without labels"]
+    for q in queries:
+        words = bm25s.tokenize([q], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)[0]
+        words = [w for w in words if w in vocab]
+        assert words, q
+        np.testing.assert_allclose(paged._bm25.get_scores(words), reference.get_scores(words), rtol=1e-6)
+
+
 def test_dense_and_lexical_find_the_clustering_paper(bundled_index: Any, embedder: Any) -> None:
     settings, store, _ = bundled_index
     q = "mining hard negatives with clustering for sentence embeddings"
