@@ -57,13 +57,9 @@ class LexicalIndex:
     _bm25: Any
 
     @classmethod
-    def build(cls, path: Path, ids: list[str], texts: list[str]) -> LexicalIndex:
-        """Index ``texts`` (one per chunk id) and persist it at ``path``, replacing what was there."""
-        return cls.build_tokenized(path, *tokenize_pages([(ids, texts)]))
-
-    @classmethod
-    def build_tokenized(cls, path: Path, ids: list[str], tokenized: Any) -> LexicalIndex:
-        """Index ``tokenize_pages``'s output and persist it at ``path`` (written aside, then renamed)."""
+    def build(cls, path: Path, ids: list[str], tokenized: Any) -> LexicalIndex:
+        """Index ``tokenize_pages``'s output and persist it at ``path``, replacing what was there (written
+        aside, then renamed)."""
         import bm25s
 
         bm25 = bm25s.BM25()

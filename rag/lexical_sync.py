@@ -53,7 +53,7 @@ def rebuild_lexical(store: ChunkStore, path: Path, reuse: bool = True) -> Lexica
     with _lock(path):
         if reuse and LexicalIndex.stored_fingerprint(path) == fingerprint(ids):
             return LexicalIndex.load(path)  # another process sharing this data dir got there first
-        return LexicalIndex.build_tokenized(path, ids, tokenized)
+        return LexicalIndex.build(path, ids, tokenized)
 
 
 def sync_lexical(store: ChunkStore, path: Path, force: bool = False, known_ids: list[str] | None = None) -> bool:

@@ -84,7 +84,7 @@ def test_bm25_built_page_by_page_scores_exactly_like_bm25s_one_shot(bundled_inde
         ids += page.ids
         texts += page_texts
     assert len(pages) > 10
-    paged = LexicalIndex.build_tokenized(tmp_path / "bm25", *tokenize_pages(pages))
+    paged = LexicalIndex.build(tmp_path / "bm25", *tokenize_pages(pages))
     assert paged.ids == ids
     stemmer = Stemmer.Stemmer("english")
     reference = bm25s.BM25()
