@@ -4,34 +4,45 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rag.citations import SentenceSupport
 from rag.types import Citation, Source
 
-__all__ = ["Answer"]
+__all__ = ["OUTCOMES", "Answer", "Outcome"]
+
+Outcome = Literal["answered", "partial", "refused"]
+OUTCOMES: tuple[Outcome, ...] = ("answered", "partial", "refused")
 
 
 @dataclass(frozen=True)
 class Answer:
     """``text`` cites sources as [n]; ``citations`` lists exactly the papers cited in it, in [n] order;
-    ``sources`` every paper shown to the answerer (cited or not); ``refused`` when the corpus does not answer."""
+    ``sources`` every paper shown to the answerer (cited or not). ``outcome``: "answered"; "partial" (the relevant
+    paper is found and cited, but the detail asked for is not in its abstract: ``missing`` names it); or "refused"
+    (the indexed abstracts do not cover the question; ``refusal_reason`` says why)."""
 
     question: str
     query: str  # the standalone query that was searched (differs from question for follow-ups)
     text: str
     citations: list[Citation]
     sources: list[Source]
-    refused: bool
+    outcome: Outcome
     mode: str  # "extractive" or "llm"
     mode_note: str  # one line saying which mode answered and how to change it
     sentences: list[SentenceSupport] = field(default_factory=list)
     refusal_reason: str = ""
+    missing: str = ""  # partial answers: the detail the question asks for that the abstract does not give
     flags: list[str] = field(default_factory=list)  # e.g. citations removed or unsupported
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def refused(self) -> bool:
+        """True exactly when the outcome is "refused"."""
+        return self.outcome == "refused"
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "refused": self.refused}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)

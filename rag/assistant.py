@@ -166,7 +166,7 @@ class Assistant:
             text="",
             citations=[],
             sources=sources,
-            refused=False,
+            outcome="answered",
             mode="llm" if llm is not None else "extractive",
             mode_note=self.mode_note if llm is self.llm else self._describe(llm),
         )
@@ -254,7 +254,7 @@ class Assistant:
         return replace(
             base,
             text=text,
-            refused=True,
+            outcome="refused",
             refusal_reason=reason,
             timings_ms={"retrieve": t_retrieve, "total": (time.perf_counter() - t0) * 1000},
         )

@@ -129,7 +129,7 @@ def _answer(text: str, cited: list[tuple[int, str]], refused: bool = False) -> A
         Source(2, "p2", "T2", "Prototypical networks classify by distance to class prototypes.", 0.9, ""),
     ]
     citations = [Citation(n, pid, "", "", 1.0) for n, pid in cited]
-    return Answer("q", "q", text, citations, sources, refused, "extractive", "")
+    return Answer("q", "q", text, citations, sources, "refused" if refused else "answered", "extractive", "")
 
 
 def test_citation_validity_and_alce_scores() -> None:

@@ -61,7 +61,7 @@ def test_parse_verdict() -> None:
 
 def test_citation_scores_use_the_judge_given() -> None:
     sources = [Source(1, "p1", "SimCSE", SIMCSE, 1.0, "")]
-    answer = Answer("q", "q", f"{CLAIM} [1]", [Citation(1, "p1", "SimCSE", "", 1.0)], sources, False, "llm", "")
+    answer = Answer("q", "q", f"{CLAIM} [1]", [Citation(1, "p1", "SimCSE", "", 1.0)], sources, "answered", "llm", "")
 
     class Never:
         name = "never"

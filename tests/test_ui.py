@@ -49,7 +49,7 @@ def _answer(**kw: Any) -> Answer:
             src,
             replace(src, n=2, paper_id="other-2", title=f"Other {EVIL}", metadata={"arxiv_id": "2101.00002"}),
         ],
-        refused=False,
+        outcome="answered",
         mode="extractive",
         mode_note="extractive mode (no LLM configured) — hint",
         flags=[f"citation [1] is odd {EVIL}"],
@@ -100,8 +100,8 @@ def test_render_escapes_hostile_text_everywhere() -> None:
         render.evidence_html(answer),
         render.question_html(answer.question),
         render.query_html(answer),
-        render.evidence_html(replace(answer, refused=True, refusal_reason=EVIL, citations=[])),
-        render.answer_html(replace(answer, refused=True)),
+        render.evidence_html(replace(answer, outcome="refused", refusal_reason=EVIL, citations=[])),
+        render.answer_html(replace(answer, outcome="refused")),
         render.pending_html(answer.text),
         render.error_html(EVIL),
         render.notice_html(EVIL),
@@ -147,7 +147,7 @@ def test_render_badges_highlight_and_links() -> None:
 
 
 def test_render_refusal_and_markdown_copy() -> None:
-    refused = _answer(refused=True, citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off")
+    refused = _answer(outcome="refused", citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off")
     assert "Not answered from the indexed abstracts" in render.answer_html(refused)
     panel = render.evidence_html(refused)
     assert "Nearest papers" in panel and panel.count('class="ev-card uncited"') == 2
