@@ -17,24 +17,44 @@ __all__ = [
     "ANSWERABLE_TYPES",
     "CANDIDATE_SPLIT",
     "CURATED",
+    "DATASETS",
+    "HONESTY",
+    "NEAR_MISS_TYPES",
     "UNANSWERABLE_TYPES",
     "DatasetError",
     "EvalQuestion",
     "QuestionType",
     "Split",
+    "all_files",
     "corpus_ids",
+    "load_all",
     "load_questions",
+    "own_words_files",
     "validate",
 ]
 
 QuestionType = Literal[
-    "paraphrase", "keyword", "fact", "multi", "followup", "unanswerable_offtopic", "unanswerable_absent"
+    "paraphrase",
+    "keyword",
+    "fact",
+    "multi",
+    "followup",
+    "own_words",
+    "broad",
+    "near_miss",
+    "unanswerable_offtopic",
+    "unanswerable_absent",
 ]
 Split = Literal["dev", "test"]
 CANDIDATE_SPLIT = "candidate"  # rows made from UI feedback: rejected by load_questions until reviewed
-ANSWERABLE_TYPES: tuple[str, ...] = ("paraphrase", "keyword", "fact", "multi", "followup")
+ANSWERABLE_TYPES: tuple[str, ...] = ("paraphrase", "keyword", "fact", "multi", "followup", "own_words", "broad")
+# Near misses: the paper may exist, but the detail asked for is not in any abstract; the honest outcomes are
+# "partial" (the paper found, the gap named) or "refused".
+NEAR_MISS_TYPES: tuple[str, ...] = ("near_miss",)
 UNANSWERABLE_TYPES: tuple[str, ...] = ("unanswerable_offtopic", "unanswerable_absent")
-CURATED = Path(__file__).resolve().parent / "datasets" / "curated.jsonl"
+DATASETS = Path(__file__).resolve().parent / "datasets"
+CURATED = DATASETS / "curated.jsonl"
+HONESTY = DATASETS / "honesty.jsonl"  # near misses, ML-sounding off-topic questions, facts asked as users ask
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "hf-papers"
 
 
@@ -51,10 +71,21 @@ class EvalQuestion:
     split: Split
     must_contain: tuple[str, ...] = ()  # fact questions: strings (verbatim from the abstract) a correct answer includes
     history: tuple[str, ...] = ()  # followup questions: the earlier questions of the conversation, oldest first
+    missing: str = ""  # near misses: the detail no abstract gives
+    aspect: str = ""  # own_words questions: "problem", "method" or "result"
 
     @property
     def answerable(self) -> bool:
         return self.type in ANSWERABLE_TYPES
+
+    @property
+    def expected(self) -> tuple[str, ...]:
+        """The outcomes that count as honest for this question."""
+        if self.answerable:
+            return ("answered",)
+        if self.type in NEAR_MISS_TYPES:
+            return ("partial", "refused")
+        return ("refused",)
 
     @classmethod
     def from_dict(cls, row: dict[str, object]) -> EvalQuestion:
@@ -79,6 +110,8 @@ class EvalQuestion:
             split=cast(Split, split),
             must_contain=tuple(str(s) for s in _list(row.get("must_contain", []))),
             history=tuple(str(h) for h in _list(row.get("history", []))),
+            missing=str(row.get("missing", "")),
+            aspect=str(row.get("aspect", "")),
         )
 
 
@@ -86,6 +119,20 @@ def _list(value: object) -> list[object]:
     if not isinstance(value, list):
         raise DatasetError(f"expected a list, got {value!r}")
     return value
+
+
+def own_words_files() -> list[Path]:
+    """The own-words question sets (one file per split, written by different people: see docs/evals.md)."""
+    return sorted(DATASETS.glob("own_words_*.jsonl"))
+
+
+def all_files() -> list[Path]:
+    """Every question set the eval runner reads by default."""
+    return [CURATED, *own_words_files(), *([HONESTY] if HONESTY.is_file() else [])]
+
+
+def load_all(split: Split | None = None) -> list[EvalQuestion]:
+    return [q for path in all_files() for q in load_questions(path, split)]
 
 
 def load_questions(path: Path = CURATED, split: Split | None = None) -> list[EvalQuestion]:
@@ -139,7 +186,7 @@ def validate(questions: Sequence[EvalQuestion], known_ids: Iterable[str]) -> Non
             problems.append(f"{q.id}: duplicate gold ids")
         if q.answerable and not q.gold:
             problems.append(f"{q.id}: answerable question without gold papers")
-        if not q.answerable and q.gold:
+        if q.type in UNANSWERABLE_TYPES and q.gold:
             problems.append(f"{q.id}: unanswerable question with gold papers")
         if q.type == "fact" and not q.must_contain:
             problems.append(f"{q.id}: fact question without must_contain")

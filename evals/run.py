@@ -24,7 +24,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.data import ANSWERABLE_TYPES, CURATED, UNANSWERABLE_TYPES, EvalQuestion, corpus_ids, load_questions, validate
+from evals.data import (
+    ANSWERABLE_TYPES,
+    NEAR_MISS_TYPES,
+    UNANSWERABLE_TYPES,
+    EvalQuestion,
+    corpus_ids,
+    load_all,
+    load_questions,
+    validate,
+)
 from evals.judges import DEFAULT_THRESHOLD, JUDGES, Judge, JudgeError, LexicalJudge, build_judge
 from evals.metrics import (
     JUDGE,
@@ -53,7 +62,9 @@ __all__ = [
     "write_results",
 ]
 
-TYPES: tuple[str, ...] = ANSWERABLE_TYPES + UNANSWERABLE_TYPES
+TYPES: tuple[str, ...] = ANSWERABLE_TYPES + NEAR_MISS_TYPES + UNANSWERABLE_TYPES
+# own_words questions are also reported by vocabulary overlap with their abstract (evals.protocol).
+OWN_WORDS_SLICES: tuple[str, ...] = ("own_words: no vocabulary", "own_words: some vocabulary")
 RETRIEVE_K = 10  # papers ranked for the retrieval metrics (nDCG@10 etc.); the answer itself uses settings k
 HEADLINE_MODE = "hybrid"
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
@@ -125,7 +136,13 @@ def git_commit(root: Path = ROOT) -> str | None:
 
 
 def _ask_row(
-    assistant: Assistant, q: EvalQuestion, mode: str, extractive: bool, history: list[Turn], judge: Judge
+    assistant: Assistant,
+    q: EvalQuestion,
+    mode: str,
+    extractive: bool,
+    history: list[Turn],
+    judge: Judge,
+    slice_of: Callable[[EvalQuestion], str],
 ) -> tuple[dict[str, Any], Answer]:
     t0 = time.perf_counter()
     answer = assistant.ask(q.question, mode=mode, history=history, extractive=extractive)  # type: ignore[arg-type]
@@ -135,9 +152,11 @@ def _ask_row(
     cited = [c.paper_id for c in answer.citations]
     cites = citation_scores(answer, judge)
     recall = gold_citation_recall(q.gold, cited) if q.answerable else math.nan
+    single = q.answerable and len(q.gold) == 1 and bool(cited)
     row: dict[str, Any] = {
         "id": q.id,
         "type": q.type,
+        "slice": slice_of(q),
         "split": q.split,
         "mode": mode,
         "question": q.question,
@@ -146,12 +165,18 @@ def _ask_row(
         "gold": list(q.gold),
         "answerable": q.answerable,
         "refused": answer.refused,
+        "outcome": answer.outcome,
+        "expected": list(q.expected),
+        "honest": answer.outcome in q.expected,
+        "missing": answer.missing,
         "refusal_reason": answer.refusal_reason,
         "cited": cited,
         "retrieved": [h.paper_id for h in hits],
         "top_similarity": max(dense) if dense else None,
         "gold_citation_recall": recall,
         "cites_gold": bool(set(cited) & set(q.gold)),
+        # one-paper questions: the share of cited papers that are the gold one (padding lowers it)
+        "cited_precision": sum(c in q.gold for c in cited) / len(cited) if single else math.nan,
         "fact_hit": must_contain_hit(answer.text, q.must_contain) if q.must_contain else None,
         "citations_valid": citations_valid(answer),
         "alce_citation_recall": cites.recall,
@@ -175,6 +200,7 @@ def run_eval(
     """Ask every question in every retrieval mode (extractive answers by default: no LLM, deterministic).
     ``judge`` decides support for the ALCE citation scores (default: the lexical judge)."""
     judge = judge or LexicalJudge()
+    slice_of = _slicer(questions)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for mode in modes:
@@ -183,7 +209,7 @@ def run_eval(
             for earlier in q.history:  # replay the conversation so the follow-up is rewritten as in the UI
                 past = assistant.ask(earlier, mode=mode, history=history, extractive=extractive)  # type: ignore[arg-type]
                 history.append(Turn(earlier, past))
-            row, _ = _ask_row(assistant, q, mode, extractive, history, judge)
+            row, _ = _ask_row(assistant, q, mode, extractive, history, judge, slice_of)
             rows.append(row)
             if progress:
                 progress(f"{mode} {q.id}")
@@ -216,6 +242,16 @@ def run_eval(
     )
 
 
+def _slicer(questions: Sequence[EvalQuestion]) -> Callable[[EvalQuestion], str]:
+    """own_words questions -> their vocabulary slice; others -> their type."""
+    if not any(q.type == "own_words" for q in questions):
+        return lambda q: q.type
+    from evals.protocol import bundled_checker
+
+    checker = bundled_checker()
+    return lambda q: f"own_words: {checker.vocabulary_slice(q.question, q.gold)}" if q.type == "own_words" else q.type
+
+
 def _group(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     out: dict[str, float] = {"n": float(len(rows))}
     answerable = [r for r in rows if r["answerable"]]
@@ -225,6 +261,9 @@ def _group(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     out["cites_gold_rate"] = mean(float(r["cites_gold"]) for r in answerable)
     out["fact_hit_rate"] = mean(float(r["fact_hit"]) for r in rows if r["fact_hit"] is not None)
     out["refusal_rate"] = mean(float(r["refused"]) for r in rows)
+    out["partial_rate"] = mean(float(r["outcome"] == "partial") for r in rows)
+    out["honest_rate"] = mean(float(r["honest"]) for r in rows)  # outcome is one this question expects
+    out["cited_precision"] = mean(r.get("cited_precision") for r in answerable)
     out["citation_validity"] = mean(float(r["citations_valid"]) for r in rows if not r["refused"])
     out["alce_citation_recall"] = mean(r["alce_citation_recall"] for r in rows)
     out["alce_citation_precision"] = mean(r["alce_citation_precision"] for r in rows)
@@ -240,23 +279,41 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
         of_type = [r for r in rows if r["type"] == t]
         if of_type:
             groups[t] = _group(of_type)
+        if t == "own_words":
+            for name in OWN_WORDS_SLICES:
+                in_slice = [r for r in rows if r.get("slice") == name]
+                if in_slice:
+                    groups[name] = _group(in_slice)
     groups["answerable"] = _group([r for r in rows if r["answerable"]])
     overall = _group(rows)
-    overall.update(asdict(refusal_scores([(r["answerable"], r["refused"], r["cites_gold"]) for r in rows])))
+    # A near miss counts as handled when it is flagged (partial or refused); an answerable question is falsely
+    # refused only when refused (a partial answer still cites the paper).
+    flagged = [
+        (r["answerable"], r["refused"] if r["answerable"] else r["outcome"] != "answered", r["cites_gold"])
+        for r in rows
+    ]
+    overall.update(asdict(refusal_scores(flagged)))
     groups["all"] = overall
     return groups
 
 
 def headline(result: EvalResult, mode: str = HEADLINE_MODE) -> dict[str, float]:
-    """The numbers the regression gate watches: nDCG@10 per answerable type, refusal accuracy, gold citation
-    recall (answerable questions) and the fact hit rate."""
+    """The numbers the regression gate watches (all higher-is-better): nDCG@10 per answerable type and own-words
+    slice, refusal accuracy, gold citation recall and cited precision (answerable questions), the fact hit rate,
+    and the share of honest outcomes per kind (answered for answerable, flagged for near misses, refused for
+    off-topic)."""
     s = result.summary[mode]
-    out = {f"{mode}.ndcg@10.{t}": s[t]["ndcg@10"] for t in ANSWERABLE_TYPES if t in s}
+    out = {f"{mode}.ndcg@10.{t}": s[t]["ndcg@10"] for t in (*ANSWERABLE_TYPES, *OWN_WORDS_SLICES) if t in s}
     out[f"{mode}.refusal_accuracy"] = s["all"]["refusal_accuracy"]
     out[f"{mode}.gold_citation_recall"] = s["answerable"]["gold_citation_recall"]
+    out[f"{mode}.cited_precision"] = s["answerable"]["cited_precision"]
+    out[f"{mode}.honest.answerable"] = s["answerable"]["honest_rate"]
+    for t in ("near_miss", "unanswerable_offtopic", "unanswerable_absent"):
+        if t in s:
+            out[f"{mode}.honest.{t}"] = s[t]["honest_rate"]
     if "fact" in s:
         out[f"{mode}.fact_hit_rate"] = s["fact"]["fact_hit_rate"]
-    return {k: round(v, 4) for k, v in out.items()}
+    return {k: round(v, 4) for k, v in out.items() if not math.isnan(v)}
 
 
 def _fmt(v: Any) -> str:
@@ -297,6 +354,9 @@ def report_markdown(result: EvalResult, plots: Sequence[str] = ()) -> str:
             "cites_gold_rate",
             "fact_hit_rate",
             "refusal_rate",
+            "partial_rate",
+            "honest_rate",
+            "cited_precision",
             "citation_validity",
             "alce_citation_recall",
             "alce_citation_precision",
@@ -484,7 +544,9 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
     """The CLI (also ``rag eval ARGS``). ``embedder``: an already loaded embedding model (tests share one)."""
     parser = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
-    parser.add_argument("--dataset", type=Path, default=CURATED)
+    parser.add_argument(
+        "--dataset", type=Path, help="one question file (default: curated + own words + honesty, evals/datasets)"
+    )
     parser.add_argument(
         "--modes", default=None, help="hybrid,dense,bm25,rrf (default hybrid; --beir: bm25,dense,hybrid)"
     )
@@ -542,7 +604,8 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
 
     from rag.settings import Settings
 
-    questions = load_questions(args.dataset, None if args.split == "all" else args.split)
+    split = None if args.split == "all" else args.split
+    questions = load_questions(args.dataset, split) if args.dataset else load_all(split)
     validate(questions, corpus_ids())
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         if args.fresh_index:

@@ -15,13 +15,15 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict, Unpack
 
-from rag.answer import Answer
-from rag.citations import check_answer
+from rag.answer import Answer, Outcome
+from rag.answerability import Decision, Thresholds, decide, gather
+from rag.citations import CheckedAnswer, check_answer
 from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
-from rag.prompts import NOT_COVERED
-from rag.refusal import decide
+from rag.prompts import NOT_COVERED, parse_partial
+from rag.question import analyse
 from rag.retrieve import Filters, Mode, PaperHit, Retriever
 from rag.settings import Settings
+from rag.topicality import Topicality
 from rag.types import Source
 
 __all__ = ["MAX_QUESTION_CHARS", "AskOptions", "Assistant", "Conversation", "Turn"]
@@ -78,6 +80,11 @@ class Assistant:
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
+        self.topicality = Topicality(retriever.embedder)
+        a = settings.answer
+        self.thresholds = Thresholds(
+            settings.retrieval.min_similarity, a.min_margin, a.min_detail, a.companion_ratio, a.lead_ratio
+        )
 
     @classmethod
     def open(
@@ -159,7 +166,9 @@ class Assistant:
         ]
         t_retrieve = (time.perf_counter() - t0) * 1000
         top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-        decision = decide(q, [f"{s.title} {s.abstract}" for s in sources], top, self.settings.retrieval.min_similarity)
+        background = self.topicality.background(self.retriever.query_vector(query)) if top is not None else None
+        spec = replace(analyse(q), text=query)
+        decision = decide(spec, gather(spec, sources), top, background, self.thresholds)
         base = Answer(
             question=q,
             query=query,
@@ -170,34 +179,47 @@ class Assistant:
             mode="llm" if llm is not None else "extractive",
             mode_note=self.mode_note if llm is self.llm else self._describe(llm),
         )
-        if decision.refused:
+        if decision.outcome == "refused":
             yield self._refusal(base, decision.reason, t0, t_retrieve)
             return
         timings = {"retrieve": t_retrieve}
         if llm is None:
-            text = extractive_answer(q, sources)
-            if not text:
-                yield self._refusal(base, "no abstract sentence matches the question", t0, t_retrieve)
-                return
+            checked = check_answer(extractive_answer(decision), sources)
+            outcome: Outcome = decision.outcome
+            missing, flags = decision.missing, self._flags(checked)
         else:
             text = yield from self._generate(llm, q, sources, history, t0, timings)
-        if llm is not None and NOT_COVERED.rstrip(".").lower() in text.lower():
-            # The model followed the prompt's rule for "the sources do not answer": a refusal, not an answer.
-            yield self._refusal(base, "the LLM found no answer in the retrieved abstracts", t0, t_retrieve)
-            return
-        checked = check_answer(text, sources)
-        flags = [f"removed citation [{n}]: not one of the sources" for n in checked.removed]
-        flags += [f"citation [{n}] is not supported by its abstract" for n in checked.unsupported]
-        if llm is not None and not checked.citations:
-            flags.append("the LLM answer cites no source: treat it as unsupported")
+            if NOT_COVERED.rstrip(".").lower() in text.lower():
+                # The model followed the prompt's rule for "the sources do not answer": a refusal, not an answer.
+                yield self._refusal(base, "the LLM found no answer in the retrieved abstracts", t0, t_retrieve)
+                return
+            said_missing, text = parse_partial(text)
+            checked = check_answer(text, sources)
+            flags = self._flags(checked)
+            verdict = _llm_outcome(checked, decision, said_missing)
+            if verdict is None:
+                flags.append("the LLM answer cites no abstract that supports it")
+                refused = self._refusal(
+                    base, "the LLM's answer is not supported by the retrieved abstracts", t0, t_retrieve
+                )
+                yield replace(refused, flags=flags)
+                return
+            outcome, missing = verdict
         yield replace(
             base,
             text=checked.text,
             citations=checked.citations,
             sentences=checked.sentences,
+            outcome=outcome,
+            missing=missing,
             flags=flags,
             timings_ms={**timings, "total": (time.perf_counter() - t0) * 1000},
         )
+
+    @staticmethod
+    def _flags(checked: CheckedAnswer) -> list[str]:
+        flags = [f"removed citation [{n}]: not one of the sources" for n in checked.removed]
+        return flags + [f"citation [{n}] is not supported by its abstract" for n in checked.unsupported]
 
     async def aask(self, question: str, **kwargs: Any) -> Answer:
         """``ask`` for async callers (runs in a worker thread: Chroma and the local model are synchronous)."""
@@ -261,6 +283,21 @@ class Assistant:
 
     def conversation(self) -> Conversation:
         return Conversation(self)
+
+
+def _llm_outcome(checked: CheckedAnswer, decision: Decision, said_missing: str) -> tuple[Outcome, str] | None:
+    """The outcome of an LLM answer, with the code's evidence check overruling the model: no supported citation
+    -> None (not presented as an answer); some statements unsupported, the model saying a detail is missing, or
+    the code finding the detail absent -> partial; else answered."""
+    if not any(c.supported for c in checked.citations):
+        return None
+    if said_missing:
+        return "partial", said_missing
+    if decision.outcome == "partial":
+        return "partial", decision.missing
+    if checked.unsupported:
+        return "partial", "support in the cited abstracts for some of its statements"
+    return "answered", ""
 
 
 @dataclass

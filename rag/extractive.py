@@ -1,13 +1,10 @@
-"""The offline answerer: no LLM, no generated text. It quotes the abstract sentences that best match the question,
-verbatim, grouped per paper, each followed by its [n]. Deterministic: same index + question -> same answer."""
+"""The offline answerer: no LLM, no generated text. It quotes, verbatim, the abstract sentences the answerability
+decision picked (rag.answerability), leading with the paper that answers, each quote followed by its [n].
+Deterministic: same index + question -> same answer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from ingest.sentences import split_sentences
-from rag.citations import support
-from rag.types import Source
+from rag.answerability import Decision, PaperEvidence
 
 __all__ = ["EXTRACTIVE_LABEL", "EXTRACTIVE_NOTE", "extractive_answer"]
 
@@ -18,33 +15,26 @@ EXTRACTIVE_NOTE = (
 )
 
 
-def _best_sentences(question: str, title: str, abstract: str, per_paper: int) -> list[tuple[int, str, float]]:
-    scored = [(i, s, support(question, s)[0]) for i, s in enumerate(split_sentences(abstract))]
-    if scored and all(t[2] == 0 for t in scored) and support(question, title)[0] > 0:
-        # The question names the paper (e.g. just "WhiteningBERT") but no sentence repeats it: its opening
-        # sentences say what the paper is about.
-        return scored[:per_paper]
-    best = sorted(scored, key=lambda t: (-t[2], t[0]))[:per_paper]
-    # Quote in the abstract's own order so the excerpt reads naturally.
-    return sorted((t for t in best if t[2] > 0), key=lambda t: t[0])
+def _quoted(paper: PaperEvidence) -> str:
+    # The answering sentence first (it holds the number when a number was asked), then the next best.
+    quotes = " ".join(f"“{q.text}” [{paper.source.n}]" for q in paper.quotes)
+    return f"**{paper.source.title}**: {quotes}"
 
 
-def extractive_answer(question: str, sources: Sequence[Source], max_papers: int = 3, per_paper: int = 2) -> str:
-    """Markdown answer quoting the top papers. ``sources`` best-first; their ``n`` are the citation numbers."""
-    blocks: list[str] = []
-    for src in sources:
-        quotes = _best_sentences(question, src.title, src.abstract, per_paper)
-        if not quotes:
-            continue
-        quoted = " ".join(f"“{s}” [{src.n}]" for _, s, _ in quotes)
-        blocks.append(f"- **{src.title}**: {quoted}")
-        if len(blocks) == max_papers:
-            break
-    if not blocks:
+def extractive_answer(decision: Decision) -> str:
+    """Markdown for an answered or partial decision ("" for a refusal): the lead paper first."""
+    if decision.outcome == "refused" or not decision.evidence:
         return ""
-    lead = (
-        f"{len(blocks)} indexed paper{'s' if len(blocks) > 1 else ''} bear{'' if len(blocks) > 1 else 's'} "
-        f"on this; the most relevant sentences of {'their abstracts' if len(blocks) > 1 else 'its abstract'}, "
-        f"quoted verbatim ({EXTRACTIVE_LABEL}):"
+    lead, *others = decision.evidence
+    if decision.outcome == "partial":
+        return (
+            f"The abstract of **{lead.source.title}** [{lead.source.n}] does not give {decision.missing}. "
+            f"What it does say ({EXTRACTIVE_LABEL}):\n\n- {_quoted(lead)}"
+        )
+    if not others:
+        return f"One indexed paper answers this; its abstract says ({EXTRACTIVE_LABEL}):\n\n- {_quoted(lead)}"
+    blocks = "\n".join(f"- {_quoted(p)}" for p in decision.evidence)
+    return (
+        f"{len(decision.evidence)} indexed papers bear on this, the most relevant first; their abstracts say "
+        f"({EXTRACTIVE_LABEL}):\n\n{blocks}"
     )
-    return lead + "\n\n" + "\n".join(blocks)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class LexicalIndex:
     ids: list[str]
     fingerprint: str
     _bm25: Any
+    _term_max: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(cls, path: Path, ids: list[str], tokenized: Any) -> LexicalIndex:
@@ -99,15 +100,35 @@ class LexicalIndex:
         bm25 = bm25s.BM25.load(str(path), mmap=True, show_progress=False) if ids else None
         return cls(path=path, ids=ids, fingerprint=manifest["fingerprint"], _bm25=bm25)
 
+    def _known_terms(self, query: str) -> list[str]:
+        import bm25s
+
+        words = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+        return [w for w in words[0] if w in self._bm25.vocab_dict]
+
+    def attainable(self, query: str) -> float:
+        """The best BM25 score a chunk could reach on ``query``: the sum over its known terms of the term's
+        largest contribution to any chunk. A result's score divided by this is the share of the query's term
+        weight it matched (rag.fusion.lexical_gate)."""
+        if self._bm25 is None or not self.ids:
+            return 0.0
+        total = 0.0
+        for term in self._known_terms(query):
+            best = self._term_max.get(term)
+            if best is None:
+                # bm25s keeps the scores as a term-major sparse matrix: one column slice per term, read once.
+                scores, t = self._bm25.scores, self._bm25.vocab_dict[term]
+                column = scores["data"][scores["indptr"][t] : scores["indptr"][t + 1]]
+                best = self._term_max[term] = float(column.max()) if len(column) else 0.0
+            total += best
+        return total
+
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary."""
         if self._bm25 is None or not self.ids:
             return []
-        import bm25s
-
-        words = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
         # bm25s raises on a query with no known term; such a query simply has no lexical match.
-        known = [w for w in words[0] if w in self._bm25.vocab_dict]
+        known = self._known_terms(query)
         if not known:
             return []
         import numpy as np

@@ -11,13 +11,14 @@ O(corpus) except BM25's own scoring.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, phrase_boost, phrase_pairs
+from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, lexical_gate, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
 from rag.settings import Settings
@@ -77,6 +78,8 @@ class Retriever:
         self.lexical = lexical
         self.embedder = embedder
         self.candidates = candidates
+        self._vectors: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, store: ChunkStore | None = None, embedder: Any = None) -> Retriever:
@@ -93,8 +96,20 @@ class Retriever:
         """The BM25 index serving this query (refreshed first if another process changed the collection)."""
         return self.lexical.current() if isinstance(self.lexical, LexicalView) else self.lexical
 
+    def query_vector(self, query: str) -> list[float]:
+        """The query's embedding; the last few are kept, so the answerability check reuses retrieval's vector."""
+        with self._lock:
+            vec = self._vectors.get(query)
+        if vec is None:
+            vec = self.embedder.get_query_embedding(query)
+            with self._lock:  # the UI answers several sessions at once
+                if len(self._vectors) >= 8:
+                    self._vectors.pop(next(iter(self._vectors)))
+                self._vectors[query] = vec
+        return vec
+
     def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        vec = self.embedder.get_query_embedding(query)
+        vec = self.query_vector(query)
         got = self.store.query(query_embeddings=[vec], n_results=n, where=where, include=["metadatas", "distances"])
         # Cosine space: similarity = 1 - distance.
         return [
@@ -148,11 +163,12 @@ class Retriever:
             fused = lexical
         elif mode == "rrf":
             fused = fuse_rrf([dense, lexical])
-        else:  # BM25 hits that reuse the question's wording are boosted first (phrase evidence, rag.fusion)
+        else:  # BM25 weighed by how much of the query it matched, its hits boosted by phrase evidence (rag.fusion)
+            gate = self._lexical_gate(query, lexical)
             if lexical and phrases:
                 fields = {cid: (str(meta.get("title", "")), doc) for cid, (doc, meta) in fetched.items()}
                 lexical = phrase_boost(query, lexical, fields)
-            fused = fuse_zscore(dense, lexical, depth=n)
+            fused = fuse_zscore(dense, lexical, lexical_weight=gate, depth=n)
         papers = fold_to_papers(fused)[: k + 5]  # a few spare: a hit on a just-deleted chunk is dropped
         dense_best: dict[str, float] = {}
         for h in dense:  # best-first, so the first hit of a paper is its best
@@ -160,6 +176,11 @@ class Retriever:
         missing = [h.chunk_id for h in papers if h.chunk_id not in fetched]
         fetched.update(self._fetch(missing))
         return self._hydrate(papers, dense_best, fetched)[:k]
+
+    def _lexical_gate(self, query: str, lexical: list[Hit]) -> float:
+        index = self.lexical_index
+        attainable = index.attainable(query) if index is not None and lexical else 0.0
+        return lexical_gate(lexical[0].score / attainable) if attainable > 0 else 0.0
 
     def _fetch(self, chunk_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         if not chunk_ids:

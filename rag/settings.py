@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 __all__ = [
     "BUNDLED_CORPUS",
+    "AnswerSettings",
     "ChunkingSettings",
     "EmbeddingSettings",
     "LLMSettings",
@@ -123,6 +124,37 @@ class RetrievalSettings(_Section):
     )
 
 
+class AnswerSettings(_Section):
+    """Thresholds of the answered / partial / refused decision (rag.answerability), chosen on the dev split."""
+
+    min_margin: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Refuse when the question's best similarity to an abstract minus its best similarity to an "
+        "everyday domain (rag.topicality) is below this: the question is not about ML research.",
+    )
+    min_detail: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="A sentence gives the number or dataset asked for when it states one and covers this share of "
+        "the words naming the detail; when no sentence of the answering paper does, the answer is partial.",
+    )
+    companion_ratio: float = Field(
+        0.8,
+        ge=0.0,
+        description="Another paper is quoted only when its best sentence supports the question at least this share "
+        "as well as the leading paper's (keeps one-paper answers unpadded).",
+    )
+    lead_ratio: float = Field(
+        2.0,
+        ge=1.0,
+        description="A paper ranked 2nd or 3rd leads the answer when its best sentence supports the question this "
+        "many times better than the first paper's.",
+    )
+
+
 class StoreSettings(_Section):
     mode: Literal["embedded", "server"] = Field(
         "embedded",
@@ -177,6 +209,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -147,7 +147,9 @@ def test_render_badges_highlight_and_links() -> None:
 
 
 def test_render_refusal_and_markdown_copy() -> None:
-    refused = _answer(outcome="refused", citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off")
+    refused = _answer(
+        outcome="refused", citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off"
+    )
     assert "Not answered from the indexed abstracts" in render.answer_html(refused)
     panel = render.evidence_html(refused)
     assert "Nearest papers" in panel and panel.count('class="ev-card uncited"') == 2

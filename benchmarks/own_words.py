@@ -1,0 +1,153 @@
+"""Own-words retrieval: this project's modes and the plain llama-index anchor, same process, same questions.
+
+    .venv/bin/python benchmarks/own_words.py --split dev              # choose on dev
+    .venv/bin/python benchmarks/own_words.py --split test --write-docs  # report on test (docs/retrieval.md)
+
+The anchor is the llama-index quickstart: one ``Document`` per paper (title in its metadata, so in the embedded
+text, as llama-index does by default), ``VectorStoreIndex.from_documents`` with the default ``SentenceSplitter``,
+the same bundled MiniLM, a Chroma collection, ``as_retriever``. Both indexes are built fresh in a temp dir.
+
+Slices (paper-level nDCG@10, ranx):
+- own words: all of evals/datasets/own_words_<split>.jsonl, then its slices: one-paper questions (type
+  ``own_words``, protocol: evals/protocol.py) without the paper's vocabulary (≤ 1 shared non-common word) and
+  with some of it, and broad-topic questions (type ``broad``, several gold papers);
+- curated: the answerable curated questions (evals/datasets/curated.jsonl) of the split, without follow-ups;
+- wording reuse: 10-word windows of abstract sentences (evals/synthetic.py; seed 7 on dev, 23 on test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "retrieval.md"
+START, END = "<!-- own-words-table:start -->", "<!-- own-words-table:end -->"
+SEEDS = {"dev": 7, "test": 23}
+K = 10
+
+Slice = list[tuple[str, str, tuple[str, ...]]]  # (qid, question, gold paper ids)
+Ranker = Callable[[str], list[str]]
+
+
+def slices(split: str, papers: Sequence[Any]) -> dict[str, Slice]:
+    from evals.data import load_questions, own_words_files
+    from evals.protocol import bundled_checker
+    from evals.synthetic import wording_reuse_questions
+
+    own = [q for f in own_words_files() for q in load_questions(f, split=split)]  # type: ignore[arg-type]
+    curated = [q for q in load_questions(split=split) if q.answerable and q.type != "followup"]  # type: ignore[arg-type]
+    wording = wording_reuse_questions(list(papers), 100, seed=SEEDS[split])
+    checker = bundled_checker()
+    one = [q for q in own if q.type == "own_words"]
+    return {
+        "own words: all": [(q.id, q.question, q.gold) for q in own],
+        "own words: one paper, no vocabulary": [
+            (q.id, q.question, q.gold) for q in one if checker.vocabulary_slice(q.question, q.gold) == "no vocabulary"
+        ],
+        "own words: one paper, some vocabulary": [
+            (q.id, q.question, q.gold) for q in one if checker.vocabulary_slice(q.question, q.gold) != "no vocabulary"
+        ],
+        "own words: broad topic": [(q.id, q.question, q.gold) for q in own if q.type == "broad"],
+        "curated (reuses wording)": [(q.id, q.question, q.gold) for q in curated],
+        "wording reuse: 10-word windows": [(q.qid, q.text, q.gold) for q in wording],
+    }
+
+
+def anchor(papers: Sequence[Any], embedder: Any, path: Path) -> Ranker:
+    """The llama-index quickstart over the same papers and model."""
+    import chromadb
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    client = chromadb.PersistentClient(path=str(path))
+    store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("anchor"))
+    docs = [
+        Document(
+            text=p.abstract,
+            metadata={"title": p.title, "paper_id": p.paper_id},
+            excluded_embed_metadata_keys=["paper_id"],
+        )
+        for p in papers
+    ]
+    index = VectorStoreIndex.from_documents(
+        docs, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embedder
+    )
+    retriever = index.as_retriever(similarity_top_k=3 * K)
+
+    def rank(q: str) -> list[str]:
+        ids = [str(n.node.metadata["paper_id"]) for n in retriever.retrieve(q)]
+        return list(dict.fromkeys(ids))[:K]
+
+    return rank
+
+
+def ndcg(questions: Slice, rank: Ranker) -> float:
+    from ranx import Qrels, Run, evaluate
+
+    qrels = Qrels({qid: dict.fromkeys(gold, 1) for qid, _, gold in questions})
+    runs: dict[str, dict[str, float]] = {}
+    for qid, q, _ in questions:
+        ranked = rank(q)
+        runs[qid] = {pid: float(len(ranked) - i) for i, pid in enumerate(ranked)} or {"none": 0.0}
+    return float(evaluate(qrels, Run(runs), "ndcg@10"))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
+    parser.add_argument("--modes", default="dense,bm25,rrf,hybrid")
+    parser.add_argument("--data-dir", type=Path, help="an existing index of the bundled corpus (default: build one)")
+    parser.add_argument("--json", type=Path, help="write the numbers as JSON")
+    parser.add_argument("--write-docs", action="store_true", help=f"replace the table in {DOCS.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
+
+    from rag.assistant import Assistant
+    from rag.embeddings import build_embedder
+    from rag.settings import Settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="own-words-"))
+    settings = Settings(data_dir=args.data_dir or tmp / "rag")
+    embedder = build_embedder(settings.embedding, settings.models_dir)
+    t0 = time.perf_counter()
+    assistant = Assistant.open(settings, embedder=embedder)
+    print(f"index ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    from ingest.dedup import dedup
+    from ingest.formats import read_paths
+
+    papers = dedup(read_paths([settings.corpus_dir])[0].records)
+    t0 = time.perf_counter()
+    rankers: dict[str, Ranker] = {"llama-index quickstart (anchor)": anchor(papers, embedder, tmp / "anchor")}
+    print(f"anchor ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    for mode in args.modes.split(","):
+        rankers[mode] = lambda q, m=mode: [h.paper_id for h in assistant.retrieve(q, K, m)]  # type: ignore[misc]
+    sets = slices(args.split, papers)
+    table = {name: {s: ndcg(qs, rank) for s, qs in sets.items()} for name, rank in rankers.items()}
+    header = "| nDCG@10, " + args.split + " split | " + " | ".join(f"{s} ({len(q)})" for s, q in sets.items()) + " |"
+    lines = [header, "|---|" + "---|" * len(sets)]
+    for name, row in table.items():
+        label = f"**{name}** (default)" if name == settings.retrieval.mode else name
+        lines.append(f"| {label} | " + " | ".join(f"{row[s]:.3f}" for s in sets) + " |")
+    text = "\n".join(lines)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({"split": args.split, "ndcg@10": table}, indent=2) + "\n")
+    if args.write_docs:
+        doc = DOCS.read_text(encoding="utf-8")
+        head, _, rest = doc.partition(START)
+        _, _, tail = rest.partition(END)
+        DOCS.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

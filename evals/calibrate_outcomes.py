@@ -1,0 +1,182 @@
+"""Choose the answered / partial / refused thresholds on the dev split, and plot the trade-off.
+
+    python -m evals.calibrate_outcomes --data-dir .rag --out calib-out      # dev split (the default)
+    python -m evals.calibrate_outcomes --split test --fixed                   # report the chosen settings on test
+
+Retrieval and the per-paper sentence evidence do not depend on the thresholds, so they are computed once per
+question; every threshold combination then re-runs only ``rag.answerability.decide`` (pure arithmetic). The
+choice: the combination with the most honest outcomes (answerable answered, near misses flagged, off-topic and
+absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the answerable questions refused, ties broken
+by cited precision. Writes calibration.json, a markdown table and outcomes_tradeoff.png (refusal recall against
+false refusals as the topicality margin moves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from evals.data import EvalQuestion, load_all
+from rag.answerability import Decision, PaperEvidence, Thresholds, decide, gather
+from rag.question import QuestionSpec, analyse
+
+__all__ = ["GRID", "Case", "choose", "collect", "score"]
+
+MAX_FALSE_REFUSALS = 0.02
+GRID: dict[str, tuple[float, ...]] = {
+    "min_similarity": (0.1, 0.15, 0.2),
+    "min_margin": tuple(round(-0.2 + 0.025 * i, 3) for i in range(13)),
+    "min_detail": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+    "companion_ratio": (0.6, 0.8, 0.9, 1.0, 10.0),
+    "lead_ratio": (1.5, 2.0, 3.0, 100.0),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    q: EvalQuestion
+    spec: QuestionSpec
+    papers: list[PaperEvidence]
+    top: float | None
+    background: float | None
+
+
+def collect(assistant: Any, questions: Sequence[EvalQuestion]) -> list[Case]:
+    """Retrieval and evidence per question, as ``Assistant.stream`` computes them (no follow-ups: they need the
+    conversation replayed, which the eval runner does)."""
+    from rag.types import Source
+
+    cases: list[Case] = []
+    k = assistant.settings.retrieval.k
+    for q in questions:
+        if q.history:
+            continue
+        hits = assistant.retriever.retrieve(q.question, k, assistant.settings.retrieval.mode)
+        abstracts = assistant.retriever.abstracts(hits)
+        sources = [
+            Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk)
+            for i, h in enumerate(hits, start=1)
+        ]
+        top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+        vec = assistant.retriever.query_vector(q.question)
+        background = assistant.topicality.background(vec) if top is not None else None
+        spec = analyse(q.question)
+        cases.append(Case(q, spec, gather(spec, sources), top, background))
+    return cases
+
+
+def _text(decision: Decision) -> str:
+    from rag.extractive import extractive_answer
+
+    return extractive_answer(decision)
+
+
+def score(cases: Sequence[Case], th: Thresholds) -> dict[str, float]:
+    n: dict[str, int] = {}
+    hit: dict[str, float] = {}
+
+    def add(key: str, value: float) -> None:
+        n[key] = n.get(key, 0) + 1
+        hit[key] = hit.get(key, 0.0) + value
+
+    for c in cases:
+        d = decide(c.spec, c.papers, c.top, c.background, th)
+        cited = [p.source.paper_id for p in d.evidence]
+        if c.q.answerable:
+            add("false_refusals", d.outcome == "refused")
+            add("answerable_partial", d.outcome == "partial")
+            add("honest", d.outcome == "answered")
+            if cited:
+                add("gold_cited", any(g in c.q.gold for g in cited))
+                if len(c.q.gold) == 1:
+                    add("cited_precision", sum(g in c.q.gold for g in cited) / len(cited))
+            if c.q.must_contain:
+                text = _text(d)
+                add("fact_present", any(s in text for s in c.q.must_contain))
+        elif c.q.type == "near_miss":
+            add("near_miss_flagged", d.outcome != "answered")
+            add("honest", d.outcome != "answered")
+        else:
+            add(f"{c.q.type}_refused", d.outcome == "refused")
+            add("honest", d.outcome == "refused")
+    return {k: hit[k] / n[k] for k in sorted(n)}
+
+
+def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> tuple[Thresholds, dict[str, float]]:
+    best: tuple[tuple[float, ...], Thresholds, dict[str, float]] | None = None
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        th = Thresholds(**dict(zip(keys, values, strict=True)))
+        m = score(cases, th)
+        if m.get("false_refusals", 0.0) > MAX_FALSE_REFUSALS:
+            continue
+        key = (m["honest"], m.get("cited_precision", 0.0), m.get("fact_present", 0.0))
+        if best is None or key > best[0]:
+            best = (key, th, m)
+    if best is None:
+        raise ValueError(f"no threshold combination keeps false refusals at or below {MAX_FALSE_REFUSALS}")
+    return best[1], best[2]
+
+
+def tradeoff_plot(cases: Sequence[Case], th: Thresholds, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs, ys, labels = [], [], []
+    for margin in GRID["min_margin"]:
+        m = score(cases, replace(th, min_margin=margin))
+        unans = [v for k, v in m.items() if k.startswith("unanswerable")]
+        xs.append(m.get("false_refusals", 0.0))
+        ys.append(sum(unans) / len(unans) if unans else math.nan)
+        labels.append(f"{margin:+.3f}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, ys, marker="o")
+    for x, y, label in zip(xs, ys, labels, strict=True):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(3, -8), textcoords="offset points")
+    ax.axvline(MAX_FALSE_REFUSALS, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("answerable questions refused (false refusals)")
+    ax.set_ylabel("off-topic / absent questions refused")
+    ax.set_title("Topicality margin (labels), other thresholds as chosen; dev split")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.calibrate_outcomes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=["dev", "test"], default="dev")
+    parser.add_argument("--data-dir", type=Path, help="index of the bundled corpus (default: the settings')")
+    parser.add_argument("--fixed", action="store_true", help="score the settings' thresholds, choose nothing")
+    parser.add_argument("--out", type=Path, help="write calibration.json and outcomes_tradeoff.png here")
+    args = parser.parse_args(argv)
+    from rag.assistant import Assistant
+    from rag.settings import Settings
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    assistant = Assistant.open(settings)
+    cases = collect(assistant, load_all(args.split))
+    if args.fixed or args.split == "test":
+        th, metrics = assistant.thresholds, score(cases, assistant.thresholds)
+    else:
+        th, metrics = choose(cases)
+    print(json.dumps({"split": args.split, "thresholds": asdict(th), "metrics": metrics}, indent=2))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "calibration.json").write_text(
+            json.dumps({"split": args.split, "thresholds": asdict(th), "metrics": metrics}, indent=2) + "\n"
+        )
+        tradeoff_plot(cases, th, args.out / "outcomes_tradeoff.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The three honest outcomes of a question (pure logic, no model, no I/O): answered, partial, refused.
+
+Evidence is read at the sentence level. For each retrieved abstract the code asks what the question asks for
+(rag.question: a number, a dataset, yes/no, a description; the names it is about; the words naming the detail)
+and whether a sentence supplies it:
+
+- **refused**, the indexed abstracts do not cover the question:
+  - nothing close: the best dense similarity is under ``min_similarity``;
+  - not about ML research: the question is closer to an everyday domain than to any abstract (rag.topicality;
+    ``min_margin``);
+  - a named model, dataset or result no retrieved abstract mentions ("AlphaFold on CASP14").
+- **partial**, the paper is found but its abstract lacks the detail: some of the question's names are found and
+  others are in no abstract ("SimCSE on STS-B" when the abstract reports only the STS average), or a number (a
+  dataset) is asked for and no sentence of the paper that answers gives one for the detail asked ("What batch size
+  was used to pretrain wav2vec 2.0?"). The answer says what the abstract does say and names what is missing.
+- **answered** otherwise: the lead paper's best sentences are quoted, and another paper is added only when its
+  own best sentence supports the question about as well (``companion_ratio``), so answers to one-paper questions
+  are not padded with weakly related papers.
+
+The thresholds are chosen on the dev split (docs/evals.md, ``python -m evals.calibrate_outcomes``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ingest.sentences import split_sentences
+from rag.citations import support
+from rag.question import QuestionSpec, canonical
+from rag.types import Source
+
+__all__ = ["Decision", "PaperEvidence", "Quote", "Thresholds", "decide", "gather", "mentions"]
+
+Outcome = Literal["answered", "partial", "refused"]
+
+# A number stated as a value: not the digits inside a name ("ResNet-50", "F1", "GPT-4").
+_VALUE = re.compile(
+    r"(?<![A-Za-z\-_])\d+(?:[.,]\d+)?|\b(two|three|four|five|six|seven|eight|nine|ten|hundreds?|thousands?|"
+    r"millions?|billions?|dozens?)\b",
+    re.IGNORECASE,
+)
+_NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks?|corpus|corpora|tasks?)\b")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_similarity: float = 0.2  # refuse below this best dense cosine (nothing close)
+    min_margin: float = 0.0  # refuse when the question is this much closer to an everyday domain than to abstracts
+    min_detail: float = 0.3  # a sentence gives the detail asked for when it covers this share of its words
+    companion_ratio: float = 0.8  # another paper is quoted when its best support is >= this share of the lead's
+    lead_ratio: float = 2.0  # a lower-ranked paper leads when its best support is this many times the first's
+
+
+@dataclass(frozen=True)
+class Quote:
+    index: int  # sentence number in the abstract (quotes are shown in the abstract's order)
+    text: str
+    score: float  # lexical support of the question by this sentence (rag.citations.support)
+
+
+@dataclass(frozen=True)
+class PaperEvidence:
+    source: Source
+    quotes: tuple[Quote, ...]  # best first
+    names: tuple[str, ...]  # the question's names this paper mentions
+    detail: float  # how well its best sentence stating a value (a name) covers the detail asked for; 1 if none asked
+
+    @property
+    def best(self) -> float:
+        return self.quotes[0].score if self.quotes else 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str = ""  # why refused or partial, in words a user reads
+    missing: str = ""  # partial: the detail the abstracts do not give
+    evidence: tuple[PaperEvidence, ...] = field(default=())  # papers to quote, the lead first
+
+
+def _term_pattern(term: str) -> str:
+    """A regex for ``term`` tolerant of a hyphen, space or underscore where the term has a hyphen or switches
+    between letters and digits: "GPT-4" ~ "GPT 4" ~ "GPT4", "K-means" ~ "K means"."""
+    t = term.lower()
+    sep = r"[\-\s_]?"
+    out: list[str] = []
+    for i, ch in enumerate(t):
+        if ch == "-":
+            out.append(sep)
+            continue
+        prev = t[i - 1] if i else ""
+        if prev and prev != "-" and ((prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())):
+            out.append(sep)
+        out.append(re.escape(ch))
+    return "".join(out)
+
+
+def mentions(text: str, term: str) -> bool:
+    """Whether ``text`` mentions ``term``: whole tokens, case-insensitive, separator-tolerant, sizes and subscripts
+    in canonical form (rag.question.canonical), or an acronym the text spells out ("GNN" ~ "graph neural
+    networks")."""
+    low = canonical(text).lower()
+    if re.search(rf"(?<![a-z0-9]){_term_pattern(canonical(term))}(?![a-z0-9])", low):
+        return True
+    letters = term[:-1] if term.endswith("s") and term[:-1].isupper() else term
+    if letters.isalpha() and letters.isupper() and 2 <= len(letters) <= 6:
+        return _spelled_out(letters.lower(), re.findall(r"[a-z]+", low))
+    return False
+
+
+def _spelled_out(acronym: str, words: list[str]) -> bool:
+    """Whether consecutive words spell ``acronym`` by their first letters, a word giving one or more ("GNN":
+    graph neural networks; "ELBO": evidence lower bound)."""
+
+    def fits(a: int, w: int) -> bool:
+        if a == len(acronym):
+            return True
+        if w == len(words):
+            return False
+        word = words[w]
+        return any(word.startswith(acronym[a : a + n]) and fits(a + n, w + 1) for n in range(len(acronym) - a, 0, -1))
+
+    return any(words[i].startswith(acronym[0]) and fits(0, i) for i in range(len(words)))
+
+
+def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
+    """Whether a sentence gives the kind of answer asked for: a value for a number (not one the question itself
+    states, like the "2.0" of "wav2vec 2.0"), a name for a dataset."""
+    if spec.kind == "number":
+        given = {m.group(0).lower() for m in _VALUE.finditer(canonical(spec.text))}
+        return any(m.group(0).lower() not in given for m in _VALUE.finditer(canonical(sentence)))
+    if spec.kind == "dataset":
+        return _NAMED.search(f" {sentence}") is not None
+    return True
+
+
+def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 2) -> PaperEvidence:
+    """The paper's sentences that best support the question, best first (qualifying ones before the rest), and
+    how well it gives the detail asked for. Independent of the thresholds, so calibration computes it once."""
+    sentences = split_sentences(source.abstract) if source.abstract.strip() else []
+    scored = [Quote(i, s, support(spec.text, canonical(s))[0]) for i, s in enumerate(sentences)]
+    ranked = sorted(scored, key=lambda q: (not _qualifies(spec, q.text), -q.score, q.index))
+    if scored and all(q.score == 0 for q in scored):
+        ranked = scored  # nothing overlaps (a question in other words): the opening says what the paper is about
+    names = tuple(t for t in spec.names if mentions(f"{source.title} {source.abstract}", t))
+    detail = 1.0
+    if spec.kind in ("number", "dataset"):
+        qualifying = [s for s in sentences if _qualifies(spec, s)]
+        # Without words naming the detail ("how much does it help?"), any sentence stating a value answers.
+        detail = max((support(spec.detail, canonical(s))[0] if spec.detail else 1.0 for s in qualifying), default=0.0)
+    return PaperEvidence(source, tuple(ranked[:per_paper]), names, detail)
+
+
+def gather(spec: QuestionSpec, sources: Sequence[Source]) -> list[PaperEvidence]:
+    return [paper_evidence(spec, s) for s in sources]
+
+
+def decide(
+    spec: QuestionSpec,
+    papers: Sequence[PaperEvidence],
+    top_similarity: float | None,
+    background: float | None,
+    th: Thresholds,
+    max_papers: int = 3,
+) -> Decision:
+    """``papers``: ``gather(spec, sources)``, best-ranked first; ``top_similarity``: best dense cosine of the
+    question to a chunk (None: dense did not run); ``background``: its best cosine to an everyday domain
+    (rag.topicality; None: not computed)."""
+    if not papers:
+        return Decision("refused", "nothing was retrieved")
+    if top_similarity is not None and top_similarity < th.min_similarity:
+        return Decision("refused", f"no abstract is close to the question (best similarity {top_similarity:.2f})")
+    if top_similarity is not None and background is not None and top_similarity - background < th.min_margin:
+        return Decision("refused", "the question does not read as one about ML research")
+    found = {t for p in papers for t in p.names}
+    absent = [t for t in spec.names if t not in found]
+    if spec.names and not found:
+        return Decision("refused", f"no retrieved abstract mentions {', '.join(absent)}")
+    # The lead: the paper naming most of the question's names, then retrieval rank; a lower-ranked paper whose
+    # sentence supports the question far better than the first one's takes the lead.
+    lead = max(papers, key=lambda p: (len(p.names), -papers.index(p)))
+    for p in papers[:max_papers]:
+        if len(p.names) == len(lead.names) and p.best >= th.lead_ratio * max(lead.best, 0.05):
+            lead = p
+            break
+    if absent:
+        return Decision("partial", f"no retrieved abstract mentions {', '.join(absent)}", ", ".join(absent), (lead,))
+    if lead.detail < th.min_detail:
+        what = spec.detail or ("the number asked for" if spec.kind == "number" else "the datasets asked for")
+        return Decision("partial", f"the abstract does not give {what}", what, (lead,))
+    companions = [
+        p
+        for p in papers
+        if p is not lead and set(lead.names) <= set(p.names) and p.best > 0 and p.best >= th.companion_ratio * lead.best
+    ]
+    return Decision("answered", evidence=(lead, *companions[: max_papers - 1]))

@@ -1,0 +1,118 @@
+"""What a question asks for, read off its wording (pure logic, no model): the kind of answer (a number, a
+dataset, yes/no, or an open description), the names it is about, and the words naming the detail asked for.
+
+The answerability decision (rag.answerability) then checks whether a retrieved abstract has a sentence that
+supplies that kind of answer for that detail. Names and numbers are compared in one canonical form on both sides
+(``canonical``): scraped abstracts flatten LaTeX (``128\\times128`` becomes "128times128"), write "F_1" for F1,
+and use "×" or "x" for image sizes, while users type "128x128".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["AskKind", "QuestionSpec", "analyse", "canonical", "specific_terms"]
+
+AskKind = Literal["number", "dataset", "yesno", "open"]
+
+# "128times128", "128 \times 128", "128×128", "128 x 128" -> "128x128"; "F_1" -> "F1".
+_DIMS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:\\?times|×|x|\*)\s*(?=\d)", re.IGNORECASE)
+_SUBSCRIPT = re.compile(r"(?<=[A-Za-z])_(?=\d)")
+
+
+def canonical(text: str) -> str:
+    """Text with sizes and subscripts written one way, for matching only (quotes keep the original text)."""
+    return _SUBSCRIPT.sub("", _DIMS.sub(r"\1x", text))
+
+
+# Tokens: a number-led token ("128x128", "3.4x", "2.0") or a word that may carry digits, dots and hyphens inside
+# ("GPT-4", "wav2vec", "K-means"). A letter-led token never starts inside a number, so "128x128" gives no "x128".
+_TOKEN = re.compile(r"\d[\w.\-]*\w|\d|[A-Za-z][A-Za-z0-9\-.]*[A-Za-z0-9]|[A-Za-z]")
+# Capitalised words that are not names even mid-sentence.
+_COMMON = frozenset(
+    re.findall(
+        r"\S+",
+        """i a an the what which who whom whose how why when where is are was were do does did can could should would
+        will may might has have had paper papers method methods model models approach work works english german
+        chinese french transformer transformers there any some phd msc""",
+    )
+)
+
+_NUMBER_Q = re.compile(
+    r"\b(how (many|much|long|fast|large|big|well|often|accurate)|by how much|what (percentage|fraction|proportion|"
+    r"number)|what\s+(?:\w+[\s-]){0,3}(accuracy|score|fid|bleu|rouge|f1|auc|map|error|perplexity|speed-?up|size|"
+    r"rate|gain|improvement|correlation|reduction|latency|throughput|cost|budget|resolution|parameters|"
+    r"learning rate|batch size))\b",
+    re.IGNORECASE,
+)
+_DATASET_Q = re.compile(
+    r"\b(which|what)\s+(?:[\w\-]+\s+){0,3}(datasets?|benchmarks?|corpora|corpus|tasks)\b"
+    r"|\b(evaluat\w*|tested|test|benchmarked)\s+(on|with|against)\b|\bwhat did\b.*\b(evaluate|test)\b",
+    re.IGNORECASE,
+)
+_YESNO_Q = re.compile(r"^\s*(does|do|is|are|can|could|did|was|were|has|have|will|would|should)\b", re.IGNORECASE)
+# The words between the question word and the verb name the detail asked for: "what *batch size* was used".
+_DETAIL = re.compile(
+    r"\b(?:what|which|how many|how much)\s+(?P<detail>(?:[\w\-]+\s+){0,4}?[\w\-]+)\s+"
+    r"(?:was|were|is|are|did|does|do|has|have|had|can|could|would|will|reach|reaches|reached|achieve|achieves|"
+    r"get|gets|report|reports|give|gives|take|takes|used|use)\b",
+    re.IGNORECASE,
+)
+_QUESTION_WORDS = frozenset(
+    re.findall(r"\S+", "what which how many much does do is are did the a an by of on in for that this")
+)
+# "CLIP-style", "SAM-like", "BERT-based": the name is the part before the suffix.
+_NAME_SUFFIX = re.compile(r"-(?:style|like|based|type|esque)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    """``names``: specific terms evidence must mention; ``detail``: the words naming what is asked ("batch
+    size"), "" when the question asks for a description."""
+
+    text: str
+    kind: AskKind
+    names: tuple[str, ...]
+    detail: str
+
+
+def specific_terms(question: str) -> list[str]:
+    """Names in the question that evidence must mention: 'CASP14', 'GPT-4', 'SimCSE', 'BERT', '128x128'."""
+    terms: list[str] = []
+    for i, m in enumerate(_TOKEN.finditer(canonical(question))):
+        tok = _NAME_SUFFIX.sub("", re.sub(r"'s$", "", m.group(0).rstrip(".-")))
+        if len(tok) < 2 or tok.lower() in _COMMON:
+            continue
+        if tok[0].isdigit():
+            if re.fullmatch(r"\d+x\d+", tok):
+                terms.append(tok)  # a size is as specific as a name; a bare number is what is asked, not given
+            continue
+        has_digit = any(c.isdigit() for c in tok)
+        inner_cap = any(c.isupper() for c in tok[1:])
+        capitalised_mid = i > 0 and tok[0].isupper()
+        if has_digit or inner_cap or capitalised_mid:
+            terms.append(tok)
+    return list(dict.fromkeys(terms))
+
+
+def ask_kind(question: str) -> AskKind:
+    if _NUMBER_Q.search(question):
+        return "number"
+    if _YESNO_Q.search(question):
+        return "yesno"
+    if _DATASET_Q.search(question):
+        return "dataset"
+    return "open"
+
+
+def analyse(question: str) -> QuestionSpec:
+    q = " ".join(question.split())
+    kind = ask_kind(q)
+    detail = ""
+    m = _DETAIL.search(q)
+    if m and kind in ("number", "dataset"):
+        words = [w for w in m.group("detail").split() if w.lower() not in _QUESTION_WORDS]
+        detail = " ".join(words)
+    return QuestionSpec(q, kind, tuple(specific_terms(q)), detail)

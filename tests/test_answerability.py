@@ -1,0 +1,156 @@
+"""The three outcomes (pure logic): question analysis, name matching, the decision and the extractive text."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answerability import Thresholds, decide, gather, mentions
+from rag.extractive import extractive_answer
+from rag.prompts import parse_partial
+from rag.question import analyse, canonical, specific_terms
+from rag.types import Source
+
+TH = Thresholds(min_similarity=0.2, min_margin=0.0, min_detail=0.5, companion_ratio=0.8, lead_ratio=2.0)
+GUIDED = Source(
+    1,
+    "guided",
+    "Diffusion Models Beat GANs on Image Synthesis",
+    "We show that diffusion models can achieve image sample quality superior to the current state-of-the-art "
+    "generative models. We achieve an FID of 2.97 on ImageNet 128times128, 4.59 on ImageNet 256times256. "
+    "Classifier guidance trades off diversity for fidelity.",
+    1.0,
+    "",
+)
+WAV2VEC = Source(
+    1,
+    "wav2vec2",
+    "wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations",
+    "We show for the first time that learning powerful representations from speech audio alone followed by "
+    "fine-tuning on transcribed speech can outperform the best semi-supervised methods. wav2vec 2.0 masks the "
+    "speech input in the latent space. Using just ten minutes of labeled data achieves 4.8/8.2 WER.",
+    1.0,
+    "",
+)
+SIMCSE = Source(
+    1,
+    "simcse",
+    "SimCSE: Simple Contrastive Learning of Sentence Embeddings",
+    "This paper presents SimCSE, a simple contrastive learning framework. We evaluate SimCSE on standard semantic "
+    "textual similarity (STS) tasks, and our unsupervised model using BERT base achieves an average of 76.3% "
+    "Spearman's correlation.",
+    1.0,
+    "",
+)
+OTHER = Source(2, "other", "Graph Neural Networks for Molecules", "We predict molecule properties with GNNs.", 0.5, "")
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("What accuracy does AlphaFold reach on CASP14?", ["AlphaFold", "CASP14"]),
+        ("Which papers use K-means for hard negatives?", ["K-means"]),
+        ("What did SimCSE evaluate on?", ["SimCSE"]),
+        ("What FID does guided diffusion reach on ImageNet 128x128?", ["FID", "ImageNet", "128x128"]),  # no "x128"
+        ("Which papers adapt CLIP-style models?", ["CLIP"]),
+        ("PhD thesis on binary hash codes", []),
+        ("which methods learn sentence embeddings without labels?", []),
+    ],
+)
+def test_specific_terms(question: str, terms: list[str]) -> None:
+    assert specific_terms(question) == terms
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("ImageNet 128times128", "ImageNet 128x128"), ("256 \\times 256", "256x256"), ("F_1 of 80", "F1 of 80")],
+)
+def test_canonical_sizes_and_subscripts(text: str, expected: str) -> None:
+    assert canonical(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "found"),
+    [
+        ("we report F_1 scores on three datasets", "F1", True),
+        ("beats GPT-4 and GPT 3.5", "GPT4", True),
+        ("uses a modified K means clustering", "K-means", True),
+        ("an FID of 2.97 on ImageNet 128times128", "128x128", True),
+        ("we maximise the evidence lower bound", "ELBO", True),  # an acronym spelled out, letters shared
+        ("trained with graph neural networks", "GNN", True),
+        ("the F12 protein", "F1", False),
+        ("a good network", "GNN", False),
+    ],
+)
+def test_mentions(text: str, term: str, found: bool) -> None:
+    assert mentions(text, term) is found
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "detail"),
+    [
+        ("What batch size was used to pretrain wav2vec 2.0?", "number", "batch size"),
+        ("How many GPU-hours did it take to train SimCSE?", "number", "GPU-hours"),
+        ("What did SimCSE evaluate on?", "dataset", ""),
+        ("Does DefSent rely on NLI datasets?", "yesno", ""),
+        ("RL from a fixed logged dataset with hard constraints", "open", ""),
+    ],
+)
+def test_analyse(question: str, kind: str, detail: str) -> None:
+    spec = analyse(question)
+    assert (spec.kind, spec.detail) == (kind, detail)
+
+
+def _decide(question: str, sources: list[Source], top: float = 0.5, background: float = 0.2) -> object:
+    spec = analyse(question)
+    return decide(spec, gather(spec, sources), top, background, TH)
+
+
+def test_refusals_name_their_reason() -> None:
+    assert "no abstract is close" in _decide("Who won the World Cup?", [OTHER], top=0.1).reason  # type: ignore[attr-defined]
+    everyday = _decide("How many players does a volleyball team field?", [OTHER], top=0.3, background=0.45)
+    assert everyday.outcome == "refused" and "ML research" in everyday.reason  # type: ignore[attr-defined]
+    absent = _decide("What accuracy does AlphaFold reach on CASP14?", [OTHER, SIMCSE])
+    assert absent.outcome == "refused" and "AlphaFold" in absent.reason  # type: ignore[attr-defined]
+    assert decide(analyse("Anything?"), [], 0.9, 0.1, TH).outcome == "refused"
+
+
+def test_number_written_as_latex_size_is_answered_with_the_number() -> None:
+    d = _decide("What FID does guided diffusion reach on ImageNet 128x128?", [GUIDED])
+    assert d.outcome == "answered"  # type: ignore[attr-defined]
+    text = extractive_answer(d)  # type: ignore[arg-type]
+    assert "2.97" in text.split("[1]")[0]  # the quote that answers comes first
+
+
+def test_a_missing_detail_is_partial_and_named() -> None:
+    d = _decide("What batch size was used to pretrain wav2vec 2.0?", [WAV2VEC, OTHER])
+    assert (d.outcome, d.missing) == ("partial", "batch size")  # type: ignore[attr-defined]
+    text = extractive_answer(d)  # type: ignore[arg-type]
+    assert text.startswith("The abstract of **wav2vec 2.0") and "does not give batch size" in text
+    sts_b = _decide("What accuracy on STS-B does SimCSE report with BERT-base?", [SIMCSE, OTHER])
+    assert (sts_b.outcome, sts_b.missing) == ("partial", "STS-B")  # type: ignore[attr-defined]
+    assert sts_b.evidence[0].source is SIMCSE  # type: ignore[attr-defined]
+
+
+def test_one_paper_answers_are_not_padded() -> None:
+    d = _decide("What average correlation does SimCSE reach on STS tasks?", [SIMCSE, OTHER])
+    assert d.outcome == "answered" and [p.source for p in d.evidence] == [SIMCSE]  # type: ignore[attr-defined]
+    text = extractive_answer(d)  # type: ignore[arg-type]
+    assert "76.3%" in text and "[2]" not in text
+
+
+def test_extractive_quotes_the_opening_when_nothing_overlaps() -> None:
+    src = Source(1, "p", "WhiteningBERT", "Producing sentence embeddings is valuable. We study whitening.", 1.0, "")
+    d = _decide("a trick to make text vectors isotropic", [src])
+    assert "“Producing sentence embeddings is valuable.” [1]" in extractive_answer(d)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("reply", "missing", "rest"),
+    [
+        ("PARTIAL: the abstracts do not give the batch size. It says X [1].", "the batch size", "It says X [1]."),
+        ("**PARTIAL:** The abstracts do not report GPU-hours.\nStuff [2]", "GPU-hours", "Stuff [2]"),
+        ("SimCSE uses dropout [1].", "", "SimCSE uses dropout [1]."),
+    ],
+)
+def test_parse_partial(reply: str, missing: str, rest: str) -> None:
+    assert parse_partial(reply) == (missing, rest)
