@@ -7,7 +7,7 @@ Retrieval and the per-paper sentence evidence do not depend on the thresholds, s
 question; every threshold combination then re-runs only ``rag.answerability.decide`` (pure arithmetic). The
 choice: the combination with the most honest outcomes (answerable answered, near misses flagged, off-topic and
 absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the answerable questions refused, ties broken
-by cited precision. Writes calibration.json, a markdown table and outcomes_tradeoff.png (refusal recall against
+by the mean of cited precision (one-paper questions) and gold recall (several-paper questions). Writes calibration.json, a markdown table and outcomes_tradeoff.png (refusal recall against
 false refusals as the topicality margin moves).
 """
 
@@ -34,8 +34,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "min_similarity": (0.1, 0.15, 0.2),
     "min_margin": tuple(round(-0.2 + 0.025 * i, 3) for i in range(13)),
     "min_detail": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
-    "companion_ratio": (0.6, 0.8, 0.9, 1.0, 10.0),
-    "lead_ratio": (1.5, 2.0, 3.0, 100.0),
+    "companion_ratio": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10.0),
 }
 
 
@@ -97,6 +96,8 @@ def score(cases: Sequence[Case], th: Thresholds) -> dict[str, float]:
                 add("gold_cited", any(g in c.q.gold for g in cited))
                 if len(c.q.gold) == 1:
                     add("cited_precision", sum(g in c.q.gold for g in cited) / len(cited))
+                else:  # an answer quotes at most 3 papers
+                    add("multi_gold_recall", len(set(cited) & set(c.q.gold)) / min(len(c.q.gold), 3))
             if c.q.must_contain:
                 text = _text(d)
                 add("fact_present", any(s in text for s in c.q.must_contain))
@@ -117,7 +118,10 @@ def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> 
         m = score(cases, th)
         if m.get("false_refusals", 0.0) > MAX_FALSE_REFUSALS:
             continue
-        key = (m["honest"], m.get("cited_precision", 0.0), m.get("fact_present", 0.0))
+        # Honest outcomes first; then citing the right papers: not padding one-paper answers, and citing several
+        # gold papers when several qualify (they pull opposite ways).
+        cites = (m.get("cited_precision", 0.0) + m.get("multi_gold_recall", 0.0)) / 2
+        key = (round(m["honest"], 6), cites, m.get("fact_present", 0.0))
         if best is None or key > best[0]:
             best = (key, th, m)
     if best is None:

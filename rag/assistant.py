@@ -82,9 +82,7 @@ class Assistant:
         self.llm = llm
         self.topicality = Topicality(retriever.embedder)
         a = settings.answer
-        self.thresholds = Thresholds(
-            settings.retrieval.min_similarity, a.min_margin, a.min_detail, a.companion_ratio, a.lead_ratio
-        )
+        self.thresholds = Thresholds(settings.retrieval.min_similarity, a.min_margin, a.min_detail, a.companion_ratio)
 
     @classmethod
     def open(

@@ -128,30 +128,24 @@ class AnswerSettings(_Section):
     """Thresholds of the answered / partial / refused decision (rag.answerability), chosen on the dev split."""
 
     min_margin: float = Field(
-        0.0,
+        0.025,
         ge=-1.0,
         le=1.0,
         description="Refuse when the question's best similarity to an abstract minus its best similarity to an "
         "everyday domain (rag.topicality) is below this: the question is not about ML research.",
     )
     min_detail: float = Field(
-        0.3,
+        0.6,
         ge=0.0,
         le=1.0,
         description="A sentence gives the number or dataset asked for when it states one and covers this share of "
         "the words naming the detail; when no sentence of the answering paper does, the answer is partial.",
     )
     companion_ratio: float = Field(
-        0.8,
+        0.7,
         ge=0.0,
         description="Another paper is quoted only when its best sentence supports the question at least this share "
         "as well as the leading paper's (keeps one-paper answers unpadded).",
-    )
-    lead_ratio: float = Field(
-        2.0,
-        ge=1.0,
-        description="A paper ranked 2nd or 3rd leads the answer when its best sentence supports the question this "
-        "many times better than the first paper's.",
     )
 
 
