@@ -5,8 +5,8 @@
 
 Retrieval and the per-paper sentence evidence do not depend on the thresholds, so they are computed once per
 question; every threshold combination then re-runs only ``rag.answerability.decide`` (pure arithmetic). The
-choice: the combination with the most honest outcomes (answerable answered, near misses flagged, off-topic and
-absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the answerable questions refused, ties broken
+choice: the combination with the most honest outcomes, averaged over the kinds of question (answerable answered,
+near misses flagged, off-topic and absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the answerable questions refused, ties broken
 by the mean of cited precision (one-paper questions) and gold recall (several-paper questions). Writes
 calibration.json and outcomes_tradeoff.png (refusal recall against false refusals as the topicality margin
 moves).
@@ -32,10 +32,11 @@ __all__ = ["GRID", "Case", "choose", "collect", "score"]
 
 MAX_FALSE_REFUSALS = 0.02
 GRID: dict[str, tuple[float, ...]] = {
-    "min_similarity": (0.1, 0.15, 0.2),
-    "min_margin": tuple(round(-0.2 + 0.025 * i, 3) for i in range(13)),
-    "min_detail": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
-    "companion_ratio": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10.0),
+    "min_similarity": (0.15, 0.2),
+    "min_margin": tuple(round(-0.1 + 0.025 * i, 3) for i in range(9)),
+    "min_margin_named": (-0.2, -0.15, -0.1, -0.05, 0.0, 0.025),
+    "min_detail": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "companion_ratio": (0.5, 0.6, 0.7, 0.8, 1.0),
 }
 
 
@@ -119,10 +120,15 @@ def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> 
         m = score(cases, th)
         if m.get("false_refusals", 0.0) > MAX_FALSE_REFUSALS:
             continue
-        # Honest outcomes first; then citing the right papers: not padding one-paper answers, and citing several
-        # gold papers when several qualify (they pull opposite ways).
+        # Honest outcomes first, balanced over the kinds of question (answerable questions outnumber the others
+        # 4:1, so a plain rate would trade off-topic refusals for nothing); then citing the right papers: not
+        # padding one-paper answers, and citing several gold papers when several qualify (they pull apart).
+        kinds = ["near_miss_flagged", "unanswerable_offtopic_refused", "unanswerable_absent_refused"]
+        balanced = (1 - m.get("false_refusals", 0.0) - m.get("answerable_partial", 0.0)) + sum(
+            m.get(k, 1.0) for k in kinds
+        )
         cites = (m.get("cited_precision", 0.0) + m.get("multi_gold_recall", 0.0)) / 2
-        key = (round(m["honest"], 6), cites, m.get("fact_present", 0.0))
+        key = (round(balanced, 6), cites, m.get("fact_present", 0.0))
         if best is None or key > best[0]:
             best = (key, th, m)
     if best is None:

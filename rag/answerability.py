@@ -29,10 +29,10 @@ from typing import Literal
 
 from ingest.sentences import split_sentences
 from rag.citations import support
-from rag.question import QuestionSpec, canonical
+from rag.question import QuestionSpec, canonical, mentions
 from rag.types import Source
 
-__all__ = ["Decision", "PaperEvidence", "Quote", "Thresholds", "decide", "gather", "mentions"]
+__all__ = ["Decision", "PaperEvidence", "Quote", "Thresholds", "decide", "gather"]
 
 Outcome = Literal["answered", "partial", "refused"]
 
@@ -49,6 +49,7 @@ _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks
 class Thresholds:
     min_similarity: float = 0.2  # refuse below this best dense cosine (nothing close)
     min_margin: float = 0.025  # refuse when the question is this much closer to an everyday domain than to abstracts
+    min_margin_named: float = 0.0  # the same when the abstracts mention a name the question uses
     min_detail: float = 0.6  # a sentence gives the detail asked for when it covers this share of its words
     companion_ratio: float = 0.7  # another paper is quoted when its best support is >= this share of the lead's
 
@@ -78,51 +79,6 @@ class Decision:
     reason: str = ""  # why refused or partial, in words a user reads
     missing: str = ""  # partial: the detail the abstracts do not give
     evidence: tuple[PaperEvidence, ...] = field(default=())  # papers to quote, the lead first
-
-
-def _term_pattern(term: str) -> str:
-    """A regex for ``term`` tolerant of a hyphen, space or underscore where the term has a hyphen or switches
-    between letters and digits: "GPT-4" ~ "GPT 4" ~ "GPT4", "K-means" ~ "K means"."""
-    t = term.lower()
-    sep = r"[\-\s_]?"
-    out: list[str] = []
-    for i, ch in enumerate(t):
-        if ch == "-":
-            out.append(sep)
-            continue
-        prev = t[i - 1] if i else ""
-        if prev and prev != "-" and ((prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())):
-            out.append(sep)
-        out.append(re.escape(ch))
-    return "".join(out)
-
-
-def mentions(text: str, term: str) -> bool:
-    """Whether ``text`` mentions ``term``: whole tokens, case-insensitive, separator-tolerant, sizes and subscripts
-    in canonical form (rag.question.canonical), or an acronym the text spells out ("GNN" ~ "graph neural
-    networks")."""
-    low = canonical(text).lower()
-    if re.search(rf"(?<![a-z0-9]){_term_pattern(canonical(term))}(?![a-z0-9])", low):
-        return True
-    letters = term[:-1] if term.endswith("s") and term[:-1].isupper() else term
-    if letters.isalpha() and letters.isupper() and 2 <= len(letters) <= 6:
-        return _spelled_out(letters.lower(), re.findall(r"[a-z]+", low))
-    return False
-
-
-def _spelled_out(acronym: str, words: list[str]) -> bool:
-    """Whether consecutive words spell ``acronym`` by their first letters, a word giving one or more ("GNN":
-    graph neural networks; "ELBO": evidence lower bound)."""
-
-    def fits(a: int, w: int) -> bool:
-        if a == len(acronym):
-            return True
-        if w == len(words):
-            return False
-        word = words[w]
-        return any(word.startswith(acronym[a : a + n]) and fits(a + n, w + 1) for n in range(len(acronym) - a, 0, -1))
-
-    return any(words[i].startswith(acronym[0]) and fits(0, i) for i in range(len(words)))
 
 
 def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
@@ -174,9 +130,12 @@ def decide(
         return Decision("refused", "nothing was retrieved")
     if top_similarity is not None and top_similarity < th.min_similarity:
         return Decision("refused", f"no abstract is close to the question (best similarity {top_similarity:.2f})")
-    if top_similarity is not None and background is not None and top_similarity - background < th.min_margin:
-        return Decision("refused", "the question does not read as one about ML research")
     found = {t for p in papers for t in p.names}
+    # A name the abstracts use ("SimCSE") is evidence of topic that the embedding model may not see: "What did
+    # SimCSE evaluate on?" embeds close to "school, exams and teachers".
+    margin = th.min_margin_named if found else th.min_margin
+    if top_similarity is not None and background is not None and top_similarity - background < margin:
+        return Decision("refused", "the question does not read as one about ML research")
     absent = [t for t in spec.names if t not in found]
     if spec.names and not found:
         return Decision("refused", f"no retrieved abstract mentions {', '.join(absent)}")

@@ -82,7 +82,9 @@ class Assistant:
         self.llm = llm
         self.topicality = Topicality(retriever.embedder)
         a = settings.answer
-        self.thresholds = Thresholds(settings.retrieval.min_similarity, a.min_margin, a.min_detail, a.companion_ratio)
+        self.thresholds = Thresholds(
+            settings.retrieval.min_similarity, a.min_margin, a.min_margin_named, a.min_detail, a.companion_ratio
+        )
 
     @classmethod
     def open(

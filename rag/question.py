@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AskKind", "QuestionSpec", "analyse", "canonical", "specific_terms"]
+__all__ = ["AskKind", "QuestionSpec", "analyse", "canonical", "mentions", "specific_terms"]
 
 AskKind = Literal["number", "dataset", "yesno", "open"]
 
@@ -42,9 +42,10 @@ _COMMON = frozenset(
 
 _NUMBER_Q = re.compile(
     r"\b(how (many|much|long|fast|large|big|well|often|accurate)|by how much|what (percentage|fraction|proportion|"
-    r"number)|what\s+(?:\w+[\s-]){0,3}(accuracy|score|fid|bleu|rouge|f1|auc|map|error|perplexity|speed-?up|size|"
-    r"rate|gain|improvement|correlation|reduction|latency|throughput|cost|budget|resolution|parameters|"
-    r"learning rate|batch size))\b",
+    r"number)|(what|which)\s+(?:[\w\-]+\s+){0,5}?(accuracy|score|fid|bleu|rouge|f1|auc|ap|map|miou|iou|wer|psnr|"
+    r"error|error rate|perplexity|speed-?up|size|rate|gain|improvement|correlation|reduction|latency|throughput|cost|"
+    r"budget|resolution|parameters|learning rate|batch size|dimension|dimensionality|steps|timesteps|epochs|layers|"
+    r"hours|gpus|bits per dimension))\b",
     re.IGNORECASE,
 )
 _DATASET_Q = re.compile(
@@ -116,3 +117,48 @@ def analyse(question: str) -> QuestionSpec:
         words = [w for w in m.group("detail").split() if w.lower() not in _QUESTION_WORDS]
         detail = " ".join(words)
     return QuestionSpec(q, kind, tuple(specific_terms(q)), detail)
+
+
+def _term_pattern(term: str) -> str:
+    """A regex for ``term`` tolerant of a hyphen, space or underscore where the term has a hyphen or switches
+    between letters and digits: "GPT-4" ~ "GPT 4" ~ "GPT4", "K-means" ~ "K means"."""
+    t = term.lower()
+    sep = r"[\-\s_]?"
+    out: list[str] = []
+    for i, ch in enumerate(t):
+        if ch == "-":
+            out.append(sep)
+            continue
+        prev = t[i - 1] if i else ""
+        if prev and prev != "-" and ((prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())):
+            out.append(sep)
+        out.append(re.escape(ch))
+    return "".join(out)
+
+
+def mentions(text: str, term: str) -> bool:
+    """Whether ``text`` mentions ``term``: whole tokens, case-insensitive, separator-tolerant, sizes and subscripts
+    in canonical form (rag.question.canonical), or an acronym the text spells out ("GNN" ~ "graph neural
+    networks")."""
+    low = canonical(text).lower()
+    if re.search(rf"(?<![a-z0-9]){_term_pattern(canonical(term))}(?![a-z0-9])", low):
+        return True
+    letters = term[:-1] if term.endswith("s") and term[:-1].isupper() else term
+    if letters.isalpha() and letters.isupper() and 2 <= len(letters) <= 6:
+        return _spelled_out(letters.lower(), re.findall(r"[a-z]+", low))
+    return False
+
+
+def _spelled_out(acronym: str, words: list[str]) -> bool:
+    """Whether consecutive words spell ``acronym`` by their first letters, a word giving one or more ("GNN":
+    graph neural networks; "ELBO": evidence lower bound)."""
+
+    def fits(a: int, w: int) -> bool:
+        if a == len(acronym):
+            return True
+        if w == len(words):
+            return False
+        word = words[w]
+        return any(word.startswith(acronym[a : a + n]) and fits(a + n, w + 1) for n in range(len(acronym) - a, 0, -1))
+
+    return any(words[i].startswith(acronym[0]) and fits(0, i) for i in range(len(words)))

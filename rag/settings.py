@@ -134,6 +134,13 @@ class AnswerSettings(_Section):
         description="Refuse when the question's best similarity to an abstract minus its best similarity to an "
         "everyday domain (rag.topicality) is below this: the question is not about ML research.",
     )
+    min_margin_named: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="min_margin for a question using a name the retrieved abstracts mention (e.g. 'SimCSE'): the "
+        "name is evidence of topic that the embedding may not capture.",
+    )
     min_detail: float = Field(
         0.6,
         ge=0.0,

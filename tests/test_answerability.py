@@ -10,7 +10,12 @@ from rag.prompts import parse_partial
 from rag.question import analyse, canonical, specific_terms
 from rag.types import Source
 
-TH = Thresholds(min_similarity=0.2, min_margin=0.0, min_detail=0.5, companion_ratio=0.8, )
+TH = Thresholds(
+    min_similarity=0.2,
+    min_margin=0.0,
+    min_detail=0.5,
+    companion_ratio=0.8,
+)
 GUIDED = Source(
     1,
     "guided",
