@@ -6,8 +6,8 @@
 Retrieval and the per-paper sentence evidence do not depend on the thresholds, so they are computed once per
 question; every threshold combination then re-runs only ``rag.answerability.decide`` (pure arithmetic). The
 choice: the combination with the most honest outcomes, averaged over the kinds of question (answerable answered,
-near misses flagged, off-topic and absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the answerable questions refused, ties broken
-by the mean of cited precision (one-paper questions) and gold recall (several-paper questions). Writes
+near misses flagged, off-topic and absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the
+answerable questions refused, ties broken by the mean of cited precision (one-paper questions) and gold recall (several-paper questions). Writes
 calibration.json and outcomes_tradeoff.png (refusal recall against false refusals as the topicality margin
 moves).
 """
@@ -34,7 +34,7 @@ MAX_FALSE_REFUSALS = 0.02
 GRID: dict[str, tuple[float, ...]] = {
     "min_similarity": (0.15, 0.2),
     "min_margin": tuple(round(-0.1 + 0.025 * i, 3) for i in range(9)),
-    "min_margin_named": (-0.2, -0.15, -0.1, -0.05, 0.0, 0.025),
+    "min_margin_named": (-0.3, -0.25, -0.2, -0.15, -0.1, -0.05, 0.0, 0.025),
     "min_detail": (0.3, 0.4, 0.5, 0.6, 0.7),
     "companion_ratio": (0.5, 0.6, 0.7, 0.8, 1.0),
 }

@@ -29,7 +29,7 @@ from typing import Literal
 
 from ingest.sentences import split_sentences
 from rag.citations import support
-from rag.question import QuestionSpec, canonical, mentions
+from rag.question import QuestionSpec, canonical, mentions, technical
 from rag.types import Source
 
 __all__ = ["Decision", "PaperEvidence", "Quote", "Thresholds", "decide", "gather"]
@@ -131,9 +131,10 @@ def decide(
     if top_similarity is not None and top_similarity < th.min_similarity:
         return Decision("refused", f"no abstract is close to the question (best similarity {top_similarity:.2f})")
     found = {t for p in papers for t in p.names}
-    # A name the abstracts use ("SimCSE") is evidence of topic that the embedding model may not see: "What did
-    # SimCSE evaluate on?" embeds close to "school, exams and teachers".
-    margin = th.min_margin_named if found else th.min_margin
+    # A technical name the abstracts use ("SimCSE", "GPT-4") is evidence of topic that the embedding model may not
+    # see: "What did SimCSE evaluate on?" embeds closer to "school, exams and teachers" than to any abstract. A
+    # plain capitalised word ("Forest" of the Black Forest, found in "random forest") is no such evidence.
+    margin = th.min_margin_named if any(technical(t) for t in found) else th.min_margin
     if top_similarity is not None and background is not None and top_similarity - background < margin:
         return Decision("refused", "the question does not read as one about ML research")
     absent = [t for t in spec.names if t not in found]

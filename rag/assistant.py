@@ -295,7 +295,7 @@ def _llm_outcome(checked: CheckedAnswer, decision: Decision, said_missing: str) 
         return "partial", said_missing
     if decision.outcome == "partial":
         return "partial", decision.missing
-    if checked.unsupported:
+    if checked.unsupported or any(s.cited and not s.supported for s in checked.sentences):
         return "partial", "support in the cited abstracts for some of its statements"
     return "answered", ""
 

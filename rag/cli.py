@@ -104,7 +104,8 @@ def _print_answer(answer: Any, as_json: bool) -> None:
             print(f"- {s.title}")
     for flag in answer.flags:
         print(f"warning: {flag}")
-    print(f"\nrefused: {'yes' if answer.refused else 'no'} · {answer.mode_note}")
+    outcome = f"partial (the abstracts do not give {answer.missing})" if answer.outcome == "partial" else answer.outcome
+    print(f"\noutcome: {outcome} · refused: {'yes' if answer.refused else 'no'} · {answer.mode_note}")
 
 
 def _open_assistant(args: argparse.Namespace) -> Any:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AskKind", "QuestionSpec", "analyse", "canonical", "mentions", "specific_terms"]
+__all__ = ["AskKind", "QuestionSpec", "analyse", "canonical", "mentions", "specific_terms", "technical"]
 
 AskKind = Literal["number", "dataset", "yesno", "open"]
 
@@ -96,6 +96,15 @@ def specific_terms(question: str) -> list[str]:
         if has_digit or inner_cap or capitalised_mid:
             terms.append(tok)
     return list(dict.fromkeys(terms))
+
+
+def technical(term: str) -> bool:
+    """A name shaped like a model, dataset or metric ("SimCSE", "GPT-4", "CASP14", "BERT"), not a capitalised
+    everyday word ("Forest", "Paris")."""
+    letters = [c for c in term if c.isalpha()]
+    return any(c.isdigit() for c in term) or any(c.isupper() for c in term[1:]) or (
+        len(letters) >= 2 and all(c.isupper() for c in letters)
+    )
 
 
 def ask_kind(question: str) -> AskKind:

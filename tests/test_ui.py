@@ -706,3 +706,15 @@ def test_twenty_concurrent_sessions(app_url: str, bundled_assistant: Any) -> Non
         f"-> {len(latencies) / wall:.1f} answers/s; latency p50 {p50:.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s"
     )
     assert not problems, problems
+
+
+def test_render_partial_answer_names_what_is_missing() -> None:
+    partial = _answer(outcome="partial", missing=f"STS-B {EVIL}")
+    bubble = render.answer_html(partial)
+    assert 'class="ans partial"' in bubble and "Partly answered: the abstracts do not give STS-B" in bubble
+    assert EVIL not in bubble  # the missing detail comes from the question: escaped like everything else
+    assert '<sup class="cite"' in bubble  # it still cites the paper it found
+    assert 'class="ans answered"' in render.answer_html(_answer())
+    panel = render.evidence_html(partial)
+    assert 'class="ev-panel partial"' in panel and "Not in the abstracts: STS-B" in panel
+    assert "_Partly answered: the abstracts do not give STS-B" in render.answer_markdown(partial)

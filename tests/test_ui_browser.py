@@ -167,6 +167,29 @@ def _ask_follow_up(page: Any, question: str) -> None:
     page.wait_for_timeout(300)
 
 
+def test_each_outcome_looks_different(browser: Any, app_url: str) -> None:
+    """Answered, partial (the paper found, the detail not in its abstract) and refused, in one conversation."""
+    page, errors = _open(browser, app_url, LAPTOP)
+    try:
+        _ask(page, GOOD_Q)
+        _ask_follow_up(page, "What Spearman correlation on STS-B alone does SimCSE report with BERT-base?")
+        _ask_follow_up(page, "How many players does a volleyball team field?")
+        bubbles = page.locator("#chat .ans:not(.pending)")
+        classes = [bubbles.nth(i).get_attribute("class") or "" for i in range(bubbles.count())]
+        assert ["answered" in classes[0], "partial" in classes[1], "refusal" in classes[2]] == [True, True, True]
+        partial = bubbles.nth(1)
+        assert "Partly answered: the abstracts do not give" in partial.inner_text() and "STS-B" in partial.inner_text()
+        assert partial.locator("sup.cite").count() >= 1  # a partial answer still cites the paper it found
+        assert "Not answered from the indexed abstracts" in bubbles.nth(2).inner_text()
+        colours = [bubbles.nth(i).evaluate("e => getComputedStyle(e).borderLeftColor") for i in range(3)]
+        assert len(set(colours[1:])) == 2  # partial and refused are told apart at a glance
+        page.evaluate("window.scrollTo(0, 0); document.querySelectorAll('#chat *').forEach(e => { e.scrollTop = 0; })")
+        page.screenshot(path=str(ARTIFACTS / "ui-outcomes.png"), full_page=True)
+        assert errors == []
+    finally:
+        page.close()
+
+
 def test_phone_width_layout(browser: Any, app_url: str) -> None:
     page, _ = _open(browser, app_url, PHONE)
     try:

@@ -28,6 +28,7 @@ def feedback_record(answer: Answer, vote: Vote) -> dict[str, object]:
         "query": answer.query,
         "answer": answer.text,
         "refused": answer.refused,
+        "outcome": answer.outcome,
         "mode": answer.mode,
         "citations": [
             {"n": c.n, "paper_id": c.paper_id, "title": c.title, "quote": c.quote, "score": c.score}

@@ -167,7 +167,11 @@ def answer_html(answer: Answer) -> str:
     flags = ""
     if answer.flags:
         flags = '<ul class="ans-flags">' + "".join(f"<li>{esc(f)}</li>" for f in answer.flags) + "</ul>"
-    return f'<div class="ans">{text_html(answer.text, titles)}{flags}</div>'
+    if answer.outcome == "partial":
+        # Found the paper, not the detail: neither a full answer nor a refusal, and it says which detail is missing.
+        head = f'<div class="partial-head">Partly answered: the abstracts do not give {esc(answer.missing)}</div>'
+        return f'<div class="ans partial">{head}{text_html(answer.text, titles)}{flags}</div>'
+    return f'<div class="ans answered">{text_html(answer.text, titles)}{flags}</div>'
 
 
 def error_html(message: str) -> str:
@@ -291,9 +295,11 @@ def evidence_html(answer: Answer | None) -> str:
         cards = "".join(_plain_card(s, s.n, full=False) for s in rest)
         more = f'<details class="ev-more"><summary>Also retrieved, not cited ({len(rest)})</summary>{cards}</details>'
     count = f"{len(cited)} cited" + (f" · {len(rest)} more retrieved" if rest else "")
+    partial = answer.outcome == "partial"
+    missing = f'<p class="ev-reason">Not in the abstracts: {esc(answer.missing)}</p>' if partial else ""
     return (
-        f'<div class="ev-panel"><div class="ev-head">Evidence <span class="ev-count">{count}</span></div>'
-        f"{''.join(cited)}{more}</div>"
+        f'<div class="ev-panel{" partial" if partial else ""}"><div class="ev-head">Evidence '
+        f'<span class="ev-count">{count}</span></div>{missing}{"".join(cited)}{more}</div>'
     )
 
 
@@ -303,6 +309,8 @@ def evidence_html(answer: Answer | None) -> str:
 def answer_markdown(answer: Answer) -> str:
     """The answer with its references, as Markdown to copy (plain text: nothing here is rendered by us)."""
     lines = [f"**Question:** {answer.question}", "", answer.text.strip()]
+    if answer.outcome == "partial":
+        lines += ["", f"_Partly answered: the abstracts do not give {answer.missing}._"]
     by_id = {s.paper_id: s for s in answer.sources}
     if answer.citations:
         lines += ["", "**References**", ""]

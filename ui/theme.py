@@ -51,6 +51,8 @@ sup.cite { display: inline-block; min-width: 1.15rem; padding: 0 .3rem; margin: 
 .ans.refusal { border-left: 3px solid #f59e0b; padding-left: .6rem; }
 .ans .refusal-head, .ans .error-head { font-weight: 700; margin-bottom: .25rem; }
 .ans .refusal-head { color: #b45309; }
+.ans.partial { border-left: 3px solid #6366f1; padding-left: .6rem; }
+.ans .partial-head { font-weight: 700; margin-bottom: .25rem; color: #4338ca; }
 .ans.error { border-left: 3px solid #ef4444; padding-left: .6rem; }
 .ans .error-head { color: #b91c1c; }
 .ans-flags { list-style: none; margin: .4rem 0 0 !important; padding: 0; font-size: .8rem; color: #b45309; }
