@@ -103,8 +103,8 @@ def score(cases: Sequence[Case], th: Thresholds) -> dict[str, float]:
             if c.q.must_contain:
                 text = _text(d)
                 add("fact_present", any(s in text for s in c.q.must_contain))
-        elif c.q.type == "near_miss":
-            add("near_miss_flagged", d.outcome != "answered")
+        elif c.q.type in ("near_miss", "unanswerable_absent"):
+            add(f"{c.q.type}_flagged", d.outcome != "answered")
             add("honest", d.outcome != "answered")
         else:
             add(f"{c.q.type}_refused", d.outcome == "refused")
@@ -123,7 +123,7 @@ def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> 
         # Honest outcomes first, balanced over the kinds of question (answerable questions outnumber the others
         # 4:1, so a plain rate would trade off-topic refusals for nothing); then citing the right papers: not
         # padding one-paper answers, and citing several gold papers when several qualify (they pull apart).
-        kinds = ["near_miss_flagged", "unanswerable_offtopic_refused", "unanswerable_absent_refused"]
+        kinds = ["near_miss_flagged", "unanswerable_offtopic_refused", "unanswerable_absent_flagged"]
         balanced = (1 - m.get("false_refusals", 0.0) - m.get("answerable_partial", 0.0)) + sum(
             m.get(k, 1.0) for k in kinds
         )

@@ -49,7 +49,7 @@ _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks
 class Thresholds:
     min_similarity: float = 0.2  # refuse below this best dense cosine (nothing close)
     min_margin: float = 0.025  # refuse when the question is this much closer to an everyday domain than to abstracts
-    min_margin_named: float = 0.0  # the same when the abstracts mention a name the question uses
+    min_margin_named: float = -0.3  # the same when the abstracts mention a name the question uses
     min_detail: float = 0.6  # a sentence gives the detail asked for when it covers this share of its words
     companion_ratio: float = 0.7  # another paper is quoted when its best support is >= this share of the lead's
 

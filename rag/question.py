@@ -100,8 +100,10 @@ def specific_terms(question: str) -> list[str]:
 
 def technical(term: str) -> bool:
     """A name shaped like a model, dataset or metric ("SimCSE", "GPT-4", "CASP14", "BERT"), not a capitalised
-    everyday word ("Forest", "Paris")."""
+    everyday word ("Forest", "Paris") or a two-letter abbreviation ("US", "UK")."""
     letters = [c for c in term if c.isalpha()]
+    if len(term) < 3:
+        return False
     return any(c.isdigit() for c in term) or any(c.isupper() for c in term[1:]) or (
         len(letters) >= 2 and all(c.isupper() for c in letters)
     )

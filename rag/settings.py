@@ -135,7 +135,7 @@ class AnswerSettings(_Section):
         "everyday domain (rag.topicality) is below this: the question is not about ML research.",
     )
     min_margin_named: float = Field(
-        0.0,
+        -0.3,
         ge=-1.0,
         le=1.0,
         description="min_margin for a question using a name the retrieved abstracts mention (e.g. 'SimCSE'): the "
