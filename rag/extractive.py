@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ingest.sentences import split_sentences
 from rag.citations import support
+from rag.markup import neutralize
 from rag.types import Source
 
 __all__ = ["EXTRACTIVE_LABEL", "EXTRACTIVE_NOTE", "extractive_answer"]
@@ -36,8 +37,9 @@ def extractive_answer(question: str, sources: Sequence[Source], max_papers: int 
         quotes = _best_sentences(question, src.title, src.abstract, per_paper)
         if not quotes:
             continue
-        quoted = " ".join(f"“{s}” [{src.n}]" for _, s, _ in quotes)
-        blocks.append(f"- **{src.title}**: {quoted}")
+        # Corpus text is quoted with its own bracketed numbers made inert: only the [n] after each quote cites.
+        quoted = " ".join(f"“{neutralize(s)}” [{src.n}]" for _, s, _ in quotes)
+        blocks.append(f"- **{neutralize(src.title)}**: {quoted}")
         if len(blocks) == max_papers:
             break
     if not blocks:
