@@ -147,7 +147,9 @@ def test_render_badges_highlight_and_links() -> None:
 
 
 def test_render_refusal_and_markdown_copy() -> None:
-    refused = _answer(outcome="refused", citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off")
+    refused = _answer(
+        outcome="refused", citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off"
+    )
     assert "Not answered from the indexed abstracts" in render.answer_html(refused)
     panel = render.evidence_html(refused)
     assert "Nearest papers" in panel and panel.count('class="ev-card uncited"') == 2
@@ -162,7 +164,7 @@ def test_settings_validation_and_key_handling() -> None:
     from rag.settings import Settings
     from ui.session import prefs_from_inputs
 
-    s = Settings()
+    s = Settings(ui={"allow_custom_llm_urls": True})  # type: ignore[arg-type]
 
     def prefs(**kw: Any) -> Any:
         args: dict[str, Any] = {
