@@ -32,7 +32,16 @@ def _answer(question: str, cited: list[str], refused: bool = False, query: str |
     sources = [Source(i, pid, TITLES.get(pid, pid), "abstract", 1.0, "") for i, pid in enumerate(cited, start=1)]
     citations = [Citation(i, pid, TITLES.get(pid, pid), "quote", 0.9) for i, pid in enumerate(cited, start=1)]
     body = text or ("The indexed abstracts don't answer this (…)." if refused else "An answer [1].")
-    return Answer(question, query or question, body, [] if refused else citations, sources, "refused" if refused else "answered", "extractive", "")
+    return Answer(
+        question,
+        query or question,
+        body,
+        [] if refused else citations,
+        sources,
+        "refused" if refused else "answered",
+        "extractive",
+        "",
+    )
 
 
 def _feedback(path: Path, votes: list[tuple[Answer, Vote]]) -> Path:
