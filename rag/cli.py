@@ -31,6 +31,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ingest.pipeline import Ingestor
+    from rag.ingest_lock import ingest_lock
     from rag.store import open_store
 
     settings = _settings(args)
@@ -40,8 +41,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such file or directory: {', '.join(map(str, paths))}")
     store = open_store(settings)
     if args.rebuild:
-        store.drop()
-        shutil.rmtree(settings.bm25_path, ignore_errors=True)
+        with ingest_lock(settings.data_dir):  # never drop the collection under a running ingest
+            store.drop()
+            shutil.rmtree(settings.bm25_path, ignore_errors=True)
     bar: tqdm | None = None  # type: ignore[type-arg]
 
     def progress(done: int, total: int) -> None:

@@ -185,6 +185,9 @@ def test_python_api_answers_questions_with_invalid_characters(assistant: Any, qu
     answer = assistant.ask(question)
     assert "\ufffd" in answer.question and answer.citations
     assert answer.to_json()  # serialisable: no surrogate left anywhere
+    conv = assistant.conversation()
+    conv.ask(question)
+    conv.turns[0].question.encode("utf-8")  # the history that later prompts are built from is clean too
 
 
 @pytest.mark.slow
