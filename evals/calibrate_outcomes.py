@@ -7,9 +7,9 @@ Retrieval and the per-paper sentence evidence do not depend on the thresholds, s
 question; every threshold combination then re-runs only ``rag.answerability.decide`` (pure arithmetic). The
 choice: the combination with the most honest outcomes, averaged over the kinds of question (answerable answered,
 near misses flagged, off-topic and absent refused), among those with at most ``MAX_FALSE_REFUSALS`` of the
-answerable questions refused, ties broken by the mean of cited precision (one-paper questions) and gold recall (several-paper questions). Writes
-calibration.json and outcomes_tradeoff.png (refusal recall against false refusals as the topicality margin
-moves).
+answerable questions refused, ties broken by the mean of cited precision (one-paper questions) and gold recall
+(several-paper questions). Writes calibration.json and outcomes_tradeoff.png (refusal recall against false
+refusals as the topicality margin moves).
 """
 
 from __future__ import annotations

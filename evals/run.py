@@ -6,6 +6,7 @@
     python -m evals.run --split test --judge llm --out eval-out     # ALCE scores judged by the configured LLM
     python -m evals.run --beir path/to/beir-dataset --out beir-out  # retrieval on a BEIR dataset (evals.beir)
     python -m evals.run --from-feedback .rag/feedback.jsonl --out candidates.jsonl   # evals.feedback_cases
+    python -m evals.run --redteam --out redteam-out     # planted instructions (evals.redteam); + --llm-base-url URL
 
 ``--fresh-index`` ingests the bundled corpus into a temporary directory (what the regression test does), so the
 numbers do not depend on whatever is in ./.rag.
@@ -574,7 +575,18 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
         metavar="FEEDBACK_JSONL",
         help="turn UI feedback into candidate eval rows (written to --out, a .jsonl file)",
     )
+    parser.add_argument(
+        "--redteam", action="store_true", help="run the red-team set (planted instructions; evals.redteam) instead"
+    )
+    parser.add_argument("--llm-base-url", help="--redteam: answer with this OpenAI-compatible server (else extractive)")
+    parser.add_argument("--llm-model", default="smollm2", help="--redteam: the model name sent to --llm-base-url")
     args = parser.parse_args(argv)
+
+    if args.redteam:
+        from evals.redteam import redteam_main
+
+        redteam_main(args.out, args.llm_base_url, args.llm_model, args.data_dir, embedder)
+        return 0
 
     if args.compare:
         res = compare(load_result(args.compare[0]), load_result(args.compare[1]), args.metric)

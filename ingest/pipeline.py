@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.conflicts import id_conflicts
 from ingest.dedup import dedup
 from ingest.formats import read_paths
 from ingest.plan import plan_ingest
 from rag.embeddings import embedder_identity, token_counter
+from rag.ingest_lock import ingest_lock
 from rag.lexical_sync import sync_lexical
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -34,6 +36,7 @@ class IngestReport:
     repaired: int = 0
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)  # "file:line: reason", and whole-file errors
+    warnings: list[str] = field(default_factory=list)  # indexed, but the user should know (duplicate ids)
     chunks_written: int = 0
     chunks_deleted: int = 0
     total_chunks: int = 0
@@ -77,21 +80,24 @@ class Ingestor:
         self, paths: Sequence[Path | str], fmt: str | None = None, progress: Progress | None = None
     ) -> IngestReport:
         start = time.perf_counter()
-        read, file_errors = read_paths([Path(p) for p in paths], fmt)
-        report = IngestReport(records=len(read.records))
-        report.rejected = [*file_errors, *(str(r) for r in read.rejections)]
-        papers = dedup(read.records)
-        del read  # the records and papers are dropped before the BM25 rebuild (~3 GB at 10^6 papers)
-        known_ids = self._write_papers(papers, report, progress)
-        del papers
-        self._sync_lexical(report, known_ids)
+        with ingest_lock(self.settings.data_dir):
+            read, file_errors = read_paths([Path(p) for p in paths], fmt)
+            report = IngestReport(records=len(read.records))
+            report.rejected = [*file_errors, *(str(r) for r in read.rejections)]
+            report.warnings = id_conflicts(read.records)
+            papers = dedup(read.records)
+            del read  # the records and papers are dropped before the BM25 rebuild (~3 GB at 10^6 papers)
+            known_ids = self._write_papers(papers, report, progress)
+            del papers
+            self._sync_lexical(report, known_ids)
         report.seconds = time.perf_counter() - start
         return report
 
     def ingest_papers(self, papers: list[Paper], progress: Progress | None = None) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport(records=len(papers))
-        self._sync_lexical(report, self._write_papers(papers, report, progress))
+        with ingest_lock(self.settings.data_dir):
+            self._sync_lexical(report, self._write_papers(papers, report, progress))
         report.seconds = time.perf_counter() - start
         return report
 

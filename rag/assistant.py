@@ -19,10 +19,12 @@ from rag.answer import Answer, Outcome
 from rag.answerability import Decision, Thresholds, decide, gather
 from rag.citations import CheckedAnswer, check_answer
 from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
+from rag.markup import neutralize
 from rag.prompts import NOT_COVERED, parse_partial
 from rag.question import analyse
 from rag.retrieve import Filters, Mode, PaperHit, Retriever
 from rag.settings import Settings
+from rag.text_normalize import normalize_text
 from rag.topicality import Topicality
 from rag.types import Source
 
@@ -50,7 +52,7 @@ class AskOptions(TypedDict, total=False):
 
 
 def _validate(question: str) -> str:
-    q = question.strip()
+    q = normalize_text(question).text.strip()
     if not q:
         raise ValueError("empty question: ask something about the indexed papers")
     if len(q) > MAX_QUESTION_CHARS:
@@ -58,6 +60,14 @@ def _validate(question: str) -> str:
             f"question too long ({len(q):,} characters; limit {MAX_QUESTION_CHARS:,}): ask about one thing at a time"
         )
     return q
+
+
+def _k(k: int | None, settings: Settings) -> int:
+    if k is None:
+        return settings.retrieval.k
+    if k <= 0:  # 0 used to mean "the default" silently
+        raise ValueError(f"k must be at least 1 (got {k}); leave it out for the default ({settings.retrieval.k})")
+    return k
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
@@ -127,7 +137,7 @@ class Assistant:
     ) -> list[PaperHit]:
         """Ranked papers (paper_id, title, score, best chunk), no LLM."""
         return self.retriever.retrieve(
-            _validate(query), k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
+            _validate(query), _k(k, self.settings), mode or self.settings.retrieval.mode, filters
         )
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
@@ -156,9 +166,7 @@ class Assistant:
         q = _validate(question)
         llm = None if extractive else (llm if llm is not None else self.llm)
         query = self._standalone(q, history, llm)
-        hits = self.retriever.retrieve(
-            query, k or self.settings.retrieval.k, mode or self.settings.retrieval.mode, filters
-        )
+        hits = self.retriever.retrieve(query, _k(k, self.settings), mode or self.settings.retrieval.mode, filters)
         abstracts = self.retriever.abstracts(hits)
         sources = [
             Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk, h.metadata)
@@ -269,7 +277,7 @@ class Assistant:
         return "".join(parts)
 
     def _refusal(self, base: Answer, reason: str, t0: float, t_retrieve: float) -> Answer:
-        nearest = "; ".join(s.title for s in base.sources[:3])
+        nearest = "; ".join(neutralize(s.title) for s in base.sources[:3])
         text = f"The indexed abstracts don't answer this ({reason})."
         if nearest:
             text += f" Nearest papers: {nearest}."

@@ -15,12 +15,22 @@ from typing import Any
 from ingest.sentences import split_sentences
 from rag.types import Citation, Source
 
-__all__ = ["CheckedAnswer", "SentenceSupport", "check_answer", "parse_markers", "strip_markers", "support"]
+__all__ = [
+    "MARKER_PATTERN",
+    "CheckedAnswer",
+    "SentenceSupport",
+    "check_answer",
+    "parse_markers",
+    "strip_markers",
+    "support",
+]
 
 # One marker group: [1], [ 2 ], [1, 2], [1-3], [1; 4-5]. At most 3 digits, so years ([2023]) are not citations;
 # a following "(" makes it a markdown link ([1](url)), which is not a citation either.
 _NUM = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
-_GROUP = re.compile(rf"\[\s*({_NUM}(?:\s*[,;]\s*{_NUM})*)\s*\](?!\()")
+MARKER_PATTERN = rf"\[\s*({_NUM}(?:\s*[,;]\s*{_NUM})*)\s*\]"
+"""A bracketed number group as our citation markup writes it (the one definition: rag.markup, ui.render reuse it)."""
+_GROUP = re.compile(rf"{MARKER_PATTERN}(?!\()")
 _LINK = re.compile(r"\[[^\[\]]*\]\([^)\s]*\)")  # [text](url): its url may itself contain "[1]"
 _CLOSES = frozenset(".,;:!?)")
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rag.settings import Settings
+from rag.text_normalize import normalize_text
 
 __all__ = ["main"]
 
@@ -28,18 +31,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ingest.pipeline import Ingestor
+    from rag.ingest_lock import ingest_lock
     from rag.store import open_store
 
     settings = _settings(args)
     paths = args.paths or [settings.corpus_dir]
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        print(f"error: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
-        return EXIT_ERROR
+    if not any(p.exists() for p in paths):
+        # Nothing to read at all is a usage error; one missing path among others is reported and the rest ingested.
+        raise FileNotFoundError(f"no such file or directory: {', '.join(map(str, paths))}")
     store = open_store(settings)
     if args.rebuild:
-        store.drop()
-        shutil.rmtree(settings.bm25_path, ignore_errors=True)
+        with ingest_lock(settings.data_dir):  # never drop the collection under a running ingest
+            store.drop()
+            shutil.rmtree(settings.bm25_path, ignore_errors=True)
     bar: tqdm | None = None  # type: ignore[type-arg]
 
     def progress(done: int, total: int) -> None:
@@ -53,6 +57,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     report = Ingestor(settings, store).ingest_paths(paths, args.format, progress)
     if bar is not None:
         bar.close()
+    if args.json:
+        print(json.dumps({**asdict(report), "ok": report.ok}, indent=2, ensure_ascii=False))
+        return EXIT_OK if report.ok else EXIT_REJECTED
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     for line in report.rejected[:50]:
         print(f"rejected: {line}", file=sys.stderr)
     if len(report.rejected) > 50:
@@ -114,8 +123,15 @@ def _open_assistant(args: argparse.Namespace) -> Any:
     return Assistant.open(_settings(args))
 
 
+def _warn_invalid(question: str, as_json: bool) -> None:
+    problem = normalize_text(question).problem
+    if problem and not as_json:
+        print(f"warning: question: {problem}", file=sys.stderr)
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
     assistant = _open_assistant(args)
+    _warn_invalid(args.question, args.json)
     answer = assistant.ask(args.question, k=args.k, mode=args.mode, filters=_filters(args))
     _print_answer(answer, args.json)
     return EXIT_OK
@@ -124,6 +140,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     assistant = _open_assistant(args)
     conv = assistant.conversation()
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # An undecodable byte on one line arrives as a surrogate (replaced and reported), not a crash of the chat.
+        sys.stdin.reconfigure(errors="surrogateescape")
     print(f"Ask about the indexed papers ({assistant.mode_note}). Empty line or Ctrl-D to quit.")
     while True:
         try:
@@ -132,17 +151,23 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not question.strip():
             return EXIT_OK
+        _warn_invalid(question, args.json)
         try:
             _print_answer(conv.ask(question, k=args.k, mode=args.mode, filters=_filters(args)), args.json)
         except ValueError as exc:
-            print(f"error: {exc}")
+            print(json.dumps({"error": str(exc)}) if args.json else f"error: {exc}")
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
+    from rag.exposure import check_bind
+
+    check_bind(args.host, args.auth is not None, args.expose_without_auth)  # fail before the slow start
     from ui.app import launch
 
     print(f"starting the UI at http://{args.host}:{args.port} (first launch indexes the bundled corpus) …")
-    launch(_settings(args), host=args.host, port=args.port, auth=args.auth)
+    launch(
+        _settings(args), host=args.host, port=args.port, auth=args.auth, expose_without_auth=args.expose_without_auth
+    )
     return EXIT_OK
 
 
@@ -152,8 +177,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return int(eval_main(args.args) or 0)
 
 
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n})")
+    return n
+
+
+class UsageError(Exception):
+    """A command line argparse rejects: reported by ``main`` as text or, under --json, as JSON."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def _add_answer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-k", type=int, default=None, help="papers to retrieve (default: settings)")
+    p.add_argument("-k", type=_positive_int, default=None, help="papers to retrieve (default: settings)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25", "rrf"], default=None, help="retrieval mode")
     p.add_argument("--year-min", type=int, default=None)
     p.add_argument("--year-max", type=int, default=None)
@@ -162,7 +206,7 @@ def _add_answer_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Answer questions about ML paper abstracts.")
+    parser = _Parser(prog="rag", description="Answer questions about ML paper abstracts.")
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file (default ./rag.toml)")
     parser.add_argument("--data-dir", type=Path, default=None, help="override RAG_DATA_DIR")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("--rebuild", action="store_true", help="drop the collection and index everything anew")
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ing.add_argument("--json", action="store_true", help="print the ingest report (or the error) as JSON")
     ing.set_defaults(func=_cmd_ingest)
 
     ask = sub.add_parser("ask", help="answer one question with citations")
@@ -197,7 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="the Gradio chat UI (indexes the bundled corpus on first launch)")
     ui.add_argument("--host", default="127.0.0.1", help="interface to serve on (default: 127.0.0.1 only)")
     ui.add_argument("--port", type=int, default=7860)
-    ui.add_argument("--auth", default=None, help="basic auth as user:password (for when you expose it)")
+    ui.add_argument(
+        "--auth", default=None, help="require a login (Gradio's sign-in form) as user:password; needed beyond loopback"
+    )
+    ui.add_argument(
+        "--expose-without-auth",
+        action="store_true",
+        help="serve a non-loopback --host with no login: anyone reaching the port can ask, upload and use the LLM",
+    )
     ui.set_defaults(func=_cmd_ui)
 
     st = sub.add_parser("status", help="what the index holds")
@@ -205,8 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(as_json: bool, message: str, code: int = EXIT_ERROR) -> int:
+    """Report an error the same way under --json (a JSON object on stdout) as without (a line on stderr)."""
+    if as_json:
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ingest.formats.common import FormatError
+    from rag.ingest_lock import IngestLockedError
     from rag.store import EmbeddingMismatchError, StoreUnavailableError
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -215,19 +277,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evals.run import main as eval_main
 
         return int(eval_main(argv[1:]) or 0)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        if "--json" in argv:
+            return _error(True, str(exc))
+        parser.print_usage(sys.stderr)
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(args.func(args))
-    except (StoreUnavailableError, EmbeddingMismatchError, FormatError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    except (
+        StoreUnavailableError,
+        EmbeddingMismatchError,
+        FormatError,
+        FileNotFoundError,
+        ValueError,
+        IngestLockedError,
+    ) as exc:
+        return _error(as_json, str(exc))
     except Exception as exc:
         from rag.embeddings import EmbeddingError
         from rag.llms import LLMError  # imported here: the offline path never loads the OpenAI client
 
         if isinstance(exc, LLMError | EmbeddingError):
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            return _error(as_json, str(exc))
         raise
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to finish; nothing is duplicated.", file=sys.stderr)

@@ -5,6 +5,7 @@ Deterministic: same index + question -> same answer."""
 from __future__ import annotations
 
 from rag.answerability import Decision, PaperEvidence
+from rag.markup import neutralize
 
 __all__ = ["EXTRACTIVE_LABEL", "EXTRACTIVE_NOTE", "extractive_answer"]
 
@@ -16,9 +17,10 @@ EXTRACTIVE_NOTE = (
 
 
 def _quoted(paper: PaperEvidence) -> str:
-    # The answering sentence first (it holds the number when a number was asked), then the next best.
-    quotes = " ".join(f"“{q.text}” [{paper.source.n}]" for q in paper.quotes)
-    return f"**{paper.source.title}**: {quotes}"
+    # The answering sentence first (it holds the number when a number was asked), then the next best. Corpus text
+    # is quoted with its own bracketed numbers made inert (rag.markup): only the [n] after each quote cites.
+    quotes = " ".join(f"“{neutralize(q.text)}” [{paper.source.n}]" for q in paper.quotes)
+    return f"**{neutralize(paper.source.title)}**: {quotes}"
 
 
 def extractive_answer(decision: Decision) -> str:
@@ -28,8 +30,8 @@ def extractive_answer(decision: Decision) -> str:
     lead, *others = decision.evidence
     if decision.outcome == "partial":
         return (
-            f"The abstract of **{lead.source.title}** [{lead.source.n}] does not give {decision.missing}. "
-            f"What it does say ({EXTRACTIVE_LABEL}):\n\n- {_quoted(lead)}"
+            f"The abstract of **{neutralize(lead.source.title)}** [{lead.source.n}] does not give "
+            f"{neutralize(decision.missing)}. What it does say ({EXTRACTIVE_LABEL}):\n\n- {_quoted(lead)}"
         )
     if not others:
         return f"One indexed paper answers this; its abstract says ({EXTRACTIVE_LABEL}):\n\n- {_quoted(lead)}"

@@ -104,8 +104,10 @@ def technical(term: str) -> bool:
     letters = [c for c in term if c.isalpha()]
     if len(term) < 3:
         return False
-    return any(c.isdigit() for c in term) or any(c.isupper() for c in term[1:]) or (
-        len(letters) >= 2 and all(c.isupper() for c in letters)
+    return (
+        any(c.isdigit() for c in term)
+        or any(c.isupper() for c in term[1:])
+        or (len(letters) >= 2 and all(c.isupper() for c in letters))
     )
 
 

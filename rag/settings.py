@@ -30,6 +30,7 @@ __all__ = [
     "RetrievalSettings",
     "Settings",
     "StoreSettings",
+    "UISettings",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +191,15 @@ class StoreSettings(_Section):
         return v
 
 
+class UISettings(_Section):
+    allow_custom_llm_urls: bool = Field(
+        False,
+        description="Let a browser session point the server's LLM client at a base URL of its choosing (the "
+        "server then sends requests there). Off by default; on a server bound beyond loopback, allowed URLs still "
+        "never reach loopback, link-local, unspecified, multicast or reserved addresses (docs/security.md).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -211,6 +221,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
+    ui: UISettings = Field(default_factory=UISettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

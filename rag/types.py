@@ -29,12 +29,13 @@ class Paper:
             object.__setattr__(self, "content_hash", self.compute_hash())
 
     def compute_hash(self) -> str:
-        """Hash of everything that is stored with the chunks: a change means the chunks are rewritten."""
+        """Hash of the paper's content stored with the chunks: a change means the chunks are rewritten. ``sources``
+        (the file names it was read from) are provenance, not content: renaming a file re-embeds nothing, and the
+        stored ``sources`` keep the old name until the paper itself changes."""
         payload = json.dumps(
             [
                 self.title,
                 self.abstract,
-                self.sources,
                 self.authors,
                 self.year,
                 self.url,
@@ -43,7 +44,8 @@ class Paper:
             ],
             ensure_ascii=False,
         )
-        return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
+        # surrogatepass: a Paper built around ingest's normaliser must still hash, not crash the run.
+        return hashlib.sha1(payload.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def chroma_metadata(self) -> dict[str, str | int]:
         """Flat metadata for Chroma (scalar values only); lists are joined so `$contains`-style filters work."""

@@ -77,7 +77,9 @@ def serve_app(assistant: object, settings: object) -> Iterator[str]:
     """The Gradio UI for ``assistant`` on a free port, for one test module (yields its URL)."""
     from ui.app import build_app, serve
 
-    app = build_app(assistant, settings)  # type: ignore[arg-type]
+    # The UI tests point sessions at local LLM servers (real and dead ones): allowed here, off by default.
+    allowed = settings.model_copy(update={"ui": settings.ui.model_copy(update={"allow_custom_llm_urls": True})})  # type: ignore[attr-defined]
+    app = build_app(assistant, allowed)  # type: ignore[arg-type]
     url = serve(app, port=free_port(), block=False)
     try:
         yield url

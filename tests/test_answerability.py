@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answerability import Thresholds, decide, gather, mentions
+from rag.answerability import Thresholds, decide, gather
 from rag.extractive import extractive_answer
 from rag.prompts import parse_partial
-from rag.question import analyse, canonical, specific_terms
+from rag.question import analyse, canonical, mentions, specific_terms
 from rag.types import Source
 
 TH = Thresholds(

@@ -36,9 +36,7 @@ def _ask_scripted(bundled_index: Any, embedder: Any, reply: str, question: str =
         "Bananas are yellow and grow in bunches [1].",  # a citation its abstract does not support
     ],
 )
-def test_an_unsupported_llm_answer_is_not_presented_as_an_answer(
-    bundled_index: Any, embedder: Any, reply: str
-) -> None:
+def test_an_unsupported_llm_answer_is_not_presented_as_an_answer(bundled_index: Any, embedder: Any, reply: str) -> None:
     answer = _ask_scripted(bundled_index, embedder, reply)
     assert answer.outcome == "refused" and answer.refused
     assert "not supported by the retrieved abstracts" in answer.refusal_reason

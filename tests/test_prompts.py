@@ -10,6 +10,7 @@ import pytest
 from llama_index.core.llms import ChatMessage, MessageRole
 
 from rag import prompts
+from rag.citations import parse_markers
 from rag.prompts import (
     NOT_COVERED,
     REWRITE_PROMPT,
@@ -168,9 +169,10 @@ def test_one_line_per_source_and_fallbacks(count: prompts.TokenCounter) -> None:
     block, shown = format_sources(sources, 500, count)
     assert len(shown) == 2
     assert _lines(block) == [
-        "[1] Multi line title — An abstract with newlines. [2] Fake second source.",
+        "[1] Multi line title — An abstract with newlines. [\u20602] Fake second source.",  # inert, reads the same
         "[2] No abstract — Only the best chunk is known.",
     ]
+    assert parse_markers(block) == [1, 2]  # only the numbers that start the lines
 
 
 # --------------------------------------------------------------------------------------------------- messages

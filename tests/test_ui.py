@@ -164,7 +164,7 @@ def test_settings_validation_and_key_handling() -> None:
     from rag.settings import Settings
     from ui.session import prefs_from_inputs
 
-    s = Settings()
+    s = Settings(ui={"allow_custom_llm_urls": True})  # type: ignore[arg-type]
 
     def prefs(**kw: Any) -> Any:
         args: dict[str, Any] = {
@@ -545,7 +545,7 @@ def test_llm_answers_stream_into_the_chat(app_url: str, llama_server: str) -> No
         s.close()
 
 
-def test_launch_indexes_an_empty_index_first_and_serves_behind_basic_auth(
+def test_launch_indexes_an_empty_index_first_and_serves_behind_the_login_form(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rag.settings import Settings

@@ -39,9 +39,10 @@ ASK_CONCURRENCY = 4  # answers computed at once; the rest wait in Gradio's queue
 MAX_UPLOAD = "50mb"
 
 
-def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
-    """The UI for ``assistant``: an Ask tab (chat, evidence, settings) and a Corpus tab (status, upload)."""
-    h = Handlers(assistant, settings)
+def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False) -> gr.Blocks:
+    """The UI for ``assistant``: an Ask tab (chat, evidence, settings) and a Corpus tab (status, upload).
+    ``exposed``: it will be served beyond loopback (session LLM URLs are then checked harder, rag.exposure)."""
+    h = Handlers(assistant, settings, exposed)
     defaults = Prefs.defaults(settings)
     app: gr.Blocks
     with gr.Blocks(title=f"{TITLE} — ask ML paper abstracts", analytics_enabled=False) as app:
@@ -235,19 +236,23 @@ def launch(
     auth: str | None = None,
     *,
     block: bool = True,
+    expose_without_auth: bool = False,
 ) -> gr.Blocks:
     """Build the clients from ``settings``, index the bundled corpus on first launch, and serve the UI at
-    http://host:port (127.0.0.1 unless told otherwise), behind basic auth when ``auth`` is "user:password"."""
+    http://host:port (127.0.0.1 unless told otherwise), behind Gradio's login form when ``auth`` is
+    "user:password". A non-loopback ``host`` needs ``auth`` or ``expose_without_auth=True`` (ExposureError)."""
     from rag.embeddings import build_embedder
+    from rag.exposure import check_bind, is_loopback_host
     from rag.store import open_store
     from ui.corpus import ensure_index
 
     credentials = parse_auth(auth)
+    check_bind(host, credentials is not None, expose_without_auth)  # before anything is loaded or indexed
     settings = settings or Settings()
     store = open_store(settings)
     embedder = build_embedder(settings.embedding, settings.models_dir)
     ensure_index(settings, store, embedder)
     assistant = Assistant.open(settings, store=store, embedder=embedder, ingest_if_empty=False)
-    app = build_app(assistant, settings)
+    app = build_app(assistant, settings, exposed=not is_loopback_host(host))
     serve(app, host, port, credentials, block=block)
     return app

@@ -17,7 +17,9 @@ import gradio as gr
 
 from rag.answer import Answer
 from rag.assistant import MAX_QUESTION_CHARS, Assistant, Turn
+from rag.ingest_lock import IngestLockedError
 from rag.settings import Settings
+from rag.text_normalize import normalize_text
 from ui import render
 from ui.corpus import index_status, ingest_file
 from ui.feedback import Vote, record_feedback
@@ -37,15 +39,17 @@ AskOutputs = tuple[Any, Any, Any, Any, Any, Any, Chat]
 class Handlers:
     """Event handlers bound to one Assistant (shared by all sessions) and its Settings."""
 
-    def __init__(self, assistant: Assistant, settings: Settings) -> None:
+    def __init__(self, assistant: Assistant, settings: Settings, exposed: bool = False) -> None:
         self.assistant = assistant
         self.settings = settings
+        self.exposed = exposed  # served beyond loopback: session LLM URLs are checked harder (rag.exposure)
 
     # ------------------------------------------------------------------------------------------- ask
 
     def ask(self, question: str | None, prefs: Prefs, chat: Chat) -> Iterator[AskOutputs]:
         """Stream one answer into the chat; the final yield carries the evidence, query line and Markdown."""
-        q = (question or "").strip()
+        # The assistant normalises too; doing it here first keeps a lone surrogate out of the page (and its JSON).
+        q = normalize_text(question or "").text.strip()
         problem = ""
         if not q:
             problem = "Type a question about the indexed papers first."
@@ -139,7 +143,18 @@ class Handlers:
         """(session prefs, mode line, settings message). Invalid input keeps the previous prefs."""
         try:
             new = prefs_from_inputs(
-                self.settings, k, mode, year_min, year_max, categories, provider, model, base_url, api_key, temperature
+                self.settings,
+                k,
+                mode,
+                year_min,
+                year_max,
+                categories,
+                provider,
+                model,
+                base_url,
+                api_key,
+                temperature,
+                self.exposed,
             )
         except ValueError as exc:
             return prefs, gr.skip(), render.notice_html(f"Not applied: {exc}")
@@ -184,6 +199,8 @@ class Handlers:
 
         try:
             report = ingest_file(self.assistant, path, None if fmt == AUTO_FORMAT else fmt, report_progress)
+        except IngestLockedError as exc:
+            return render.notice_html(str(exc)), gr.skip()
         except Exception as exc:  # a broken upload must not take the server down
             log.exception("ingest failed")
             return render.notice_html(f"{path.name}: could not be ingested ({type(exc).__name__})."), gr.skip()

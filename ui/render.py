@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from rag.answer import Answer
-from rag.citations import parse_markers
+from rag.citations import MARKER_PATTERN, parse_markers
 from rag.types import Citation, Source
 
 __all__ = [
@@ -43,8 +43,7 @@ _ESCAPES = str.maketrans(
     | {c: f"&#{ord(c)};" for c in "[]()*_`~!|#${}\\"}
 )
 # A citation group, as in rag.citations: [1], [1, 2], [1-3], [1; 4]; at most 3 digits; not a Markdown link.
-_NUM = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
-_GROUP = re.compile(rf"\[\s*{_NUM}(?:\s*[,;]\s*{_NUM})*\s*\](?!\()")
+_GROUP = re.compile(rf"{MARKER_PATTERN}(?!\()")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _BULLET = re.compile(r"^\s*[-*•]\s+")
 _NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s+")

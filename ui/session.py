@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr, ValidationError
 
 from rag.assistant import Turn
+from rag.exposure import check_session_llm_url
 from rag.retrieve import MODES, Filters, Mode
 from rag.settings import LLMSettings, Settings
 
@@ -105,8 +106,9 @@ def _year(value: float | int | str | None, label: str) -> int | None:
 
 
 def _llm(
-    server: LLMSettings, provider: str, model: str, base_url: str, api_key: str, temperature: float
+    settings: Settings, provider: str, model: str, base_url: str, api_key: str, temperature: float, exposed: bool
 ) -> LLMSettings | None:
+    server = settings.llm
     provider = provider if provider in PROVIDERS else ""
     if not provider:
         raise ValueError(f"LLM provider must be one of {', '.join(PROVIDERS)}")
@@ -116,6 +118,7 @@ def _llm(
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("LLM base URL must be an http(s) URL such as http://127.0.0.1:8080/v1")
+        check_session_llm_url(url, server.base_url, settings.ui.allow_custom_llm_urls, exposed)
     key = api_key.strip()
     same_place = provider == server.provider and url == server.base_url
     if same_place and not key and model == server.model and temperature == server.temperature:
@@ -154,8 +157,10 @@ def prefs_from_inputs(
     base_url: str,
     api_key: str,
     temperature: float,
+    exposed: bool = False,
 ) -> Prefs:
-    """Validated settings from the Settings accordion. Raises ValueError with a message fit for the user."""
+    """Validated settings from the Settings accordion. Raises ValueError with a message fit for the user.
+    ``exposed``: the app is served beyond loopback (stricter rules for LLM base URLs, see rag.exposure)."""
     k_int = int(k or 0)
     if not 1 <= k_int <= MAX_K:
         raise ValueError(f"top-k must be between 1 and {MAX_K}")
@@ -165,5 +170,5 @@ def prefs_from_inputs(
     if lo is not None and hi is not None and lo > hi:
         raise ValueError("'from year' is after 'to year'")
     cats = tuple(dict.fromkeys(c for c in _CATEGORY_SEP.split(categories or "") if c))
-    llm = _llm(settings.llm, provider, model or "", base_url or "", api_key or "", float(temperature or 0.0))
+    llm = _llm(settings, provider, model or "", base_url or "", api_key or "", float(temperature or 0.0), exposed)
     return Prefs(k=k_int, mode=mode, year_min=lo, year_max=hi, categories=cats, llm=llm)

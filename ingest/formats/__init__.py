@@ -26,8 +26,10 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
     """Read one file, detecting its format when ``fmt`` is None. Raises FormatError naming the file."""
     fmt = detect_format(path) if fmt is None else fmt
     reader = _reader(fmt, path)
+    from ingest.sanitize import sanitize_result  # imported here: ingest.sanitize reuses these readers' checks
+
     try:
-        return reader(path)
+        return sanitize_result(reader(path))
     except OSError as e:
         raise FormatError(f"{path.name}: cannot read ({e.strerror or e})") from e
 
