@@ -318,5 +318,5 @@ class Conversation:
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         options["history"] = self.turns
         answer = self.assistant.ask(question, **options)
-        self.turns.append(Turn(question, answer))
+        self.turns.append(Turn(answer.question, answer))  # the normalised question
         return answer

