@@ -183,8 +183,9 @@ def test_each_outcome_looks_different(browser: Any, app_url: str) -> None:
         assert "Not answered from the indexed abstracts" in bubbles.nth(2).inner_text()
         colours = [bubbles.nth(i).evaluate("e => getComputedStyle(e).borderLeftColor") for i in range(3)]
         assert len(set(colours[1:])) == 2  # partial and refused are told apart at a glance
-        page.evaluate("window.scrollTo(0, 0); document.querySelectorAll('#chat *').forEach(e => { e.scrollTop = 0; })")
-        page.screenshot(path=str(ARTIFACTS / "ui-outcomes.png"), full_page=True)
+        partial.scroll_into_view_if_needed()  # the partial and the refused bubble, one under the other
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "ui-outcomes.png"))
         assert errors == []
     finally:
         page.close()
