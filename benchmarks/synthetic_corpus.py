@@ -35,7 +35,7 @@ class SentencePool:
     def from_corpus(cls, corpus_dir: Path) -> SentencePool:
         from ingest.dedup import dedup
         from ingest.formats import read_paths
-        from ingest.sentences import split_sentences
+        from rag.sentences import split_sentences
 
         papers = dedup(read_paths([corpus_dir])[0].records)
         sentences: list[str] = []

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.data import EvalQuestion, load_all
-from rag.answerability import Decision, PaperEvidence, Thresholds, decide, gather
-from rag.question import QuestionSpec, analyse
+from rag.answerability import Decision, Evidence, Thresholds, decide_on
 
 __all__ = ["GRID", "Case", "choose", "collect", "score"]
 
@@ -43,34 +42,13 @@ GRID: dict[str, tuple[float, ...]] = {
 @dataclass(frozen=True)
 class Case:
     q: EvalQuestion
-    spec: QuestionSpec
-    papers: list[PaperEvidence]
-    top: float | None
-    background: float | None
+    evidence: Evidence
 
 
 def collect(assistant: Any, questions: Sequence[EvalQuestion]) -> list[Case]:
-    """Retrieval and evidence per question, as ``Assistant.stream`` computes them (no follow-ups: they need the
-    conversation replayed, which the eval runner does)."""
-    from rag.types import Source
-
-    cases: list[Case] = []
-    k = assistant.settings.retrieval.k
-    for q in questions:
-        if q.history:
-            continue
-        hits = assistant.retriever.retrieve(q.question, k, assistant.settings.retrieval.mode)
-        abstracts = assistant.retriever.abstracts(hits)
-        sources = [
-            Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk)
-            for i, h in enumerate(hits, start=1)
-        ]
-        top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-        vec = assistant.retriever.query_vector(q.question)
-        background = assistant.topicality.background(vec) if top is not None else None
-        spec = analyse(q.question)
-        cases.append(Case(q, spec, gather(spec, sources), top, background))
-    return cases
+    """``Assistant.evidence`` per question (no follow-ups: they need the conversation replayed, which the eval
+    runner does)."""
+    return [Case(q, assistant.evidence(q.question)) for q in questions if not q.history]
 
 
 def _text(decision: Decision) -> str:
@@ -88,7 +66,7 @@ def score(cases: Sequence[Case], th: Thresholds) -> dict[str, float]:
         hit[key] = hit.get(key, 0.0) + value
 
     for c in cases:
-        d = decide(c.spec, c.papers, c.top, c.background, th)
+        d = decide_on(c.evidence, th)
         cited = [p.source.paper_id for p in d.evidence]
         if c.q.answerable:
             add("false_refusals", d.outcome == "refused")

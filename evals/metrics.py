@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from evals.judges import DEFAULT_THRESHOLD, Judge, LexicalJudge
-from ingest.sentences import split_sentences
 from rag.answer import Answer
 from rag.citations import parse_markers
+from rag.sentences import split_sentences
 
 __all__ = [
     "JUDGE",

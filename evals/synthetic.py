@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ingest.sentences import split_sentences
+from rag.sentences import split_sentences
 from rag.types import Paper
 
 __all__ = ["Question", "wording_reuse_questions"]

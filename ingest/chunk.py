@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 
-from ingest.sentences import split_sentences
+from rag.sentences import split_sentences
 from rag.types import Paper
 
 __all__ = [

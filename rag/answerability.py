@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ingest.sentences import split_sentences
 from rag.citations import support
 from rag.question import QuestionSpec, canonical, mentions, technical
+from rag.sentences import split_sentences
+from rag.settings import Settings
 from rag.types import Source
 
-__all__ = ["Decision", "PaperEvidence", "Quote", "Thresholds", "decide", "gather"]
+__all__ = ["Decision", "Evidence", "PaperEvidence", "Quote", "Thresholds", "decide", "decide_on", "gather"]
 
 Outcome = Literal["answered", "partial", "refused"]
 
@@ -47,11 +48,19 @@ _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks
 
 @dataclass(frozen=True)
 class Thresholds:
-    min_similarity: float = 0.2  # refuse below this best dense cosine (nothing close)
-    min_margin: float = 0.025  # refuse when the question is this much closer to an everyday domain than to abstracts
-    min_margin_named: float = -0.3  # the same when the abstracts mention a name the question uses
-    min_detail: float = 0.6  # a sentence gives the detail asked for when it covers this share of its words
-    companion_ratio: float = 0.7  # another paper is quoted when its best support is >= this share of the lead's
+    """The decision's thresholds; their defaults and meaning live in one place, ``rag.settings.AnswerSettings``
+    (and ``RetrievalSettings.min_similarity``)."""
+
+    min_similarity: float
+    min_margin: float
+    min_margin_named: float
+    min_detail: float
+    companion_ratio: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        a = settings.answer
+        return cls(settings.retrieval.min_similarity, a.min_margin, a.min_margin_named, a.min_detail, a.companion_ratio)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,18 @@ class PaperEvidence:
     @property
     def best(self) -> float:
         return self.quotes[0].score if self.quotes else 0.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the decision reads for one question: computed once (``Assistant.evidence``), decided on any thresholds
+    (``decide_on``); the calibration re-decides it on a grid."""
+
+    spec: QuestionSpec
+    sources: tuple[Source, ...]
+    papers: tuple[PaperEvidence, ...]
+    top_similarity: float | None
+    background: float | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,10 @@ def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> Pa
 
 def gather(spec: QuestionSpec, sources: Sequence[Source]) -> list[PaperEvidence]:
     return [paper_evidence(spec, s) for s in sources]
+
+
+def decide_on(evidence: Evidence, th: Thresholds) -> Decision:
+    return decide(evidence.spec, evidence.papers, evidence.top_similarity, evidence.background, th)
 
 
 def decide(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict, Unpack
 
 from rag.answer import Answer, Outcome
-from rag.answerability import Decision, Thresholds, decide, gather
+from rag.answerability import Decision, Evidence, Thresholds, decide_on, gather
 from rag.citations import CheckedAnswer, check_answer
 from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
 from rag.markup import neutralize
@@ -91,10 +91,7 @@ class Assistant:
         self.retriever = retriever
         self.llm = llm
         self.topicality = Topicality(retriever.embedder)
-        a = settings.answer
-        self.thresholds = Thresholds(
-            settings.retrieval.min_similarity, a.min_margin, a.min_margin_named, a.min_detail, a.companion_ratio
-        )
+        self.thresholds = Thresholds.from_settings(settings)
 
     @classmethod
     def open(
@@ -140,6 +137,28 @@ class Assistant:
             _validate(query), _k(k, self.settings), mode or self.settings.retrieval.mode, filters
         )
 
+    def evidence(
+        self,
+        question: str,
+        query: str | None = None,
+        k: int | None = None,
+        mode: Mode | None = None,
+        filters: Filters | None = None,
+    ) -> Evidence:
+        """Retrieval and the sentence evidence the three-outcome decision reads (``query``: the standalone query
+        searched, default the question); independent of the decision's thresholds."""
+        query = query or question
+        hits = self.retriever.retrieve(query, _k(k, self.settings), mode or self.settings.retrieval.mode, filters)
+        abstracts = self.retriever.abstracts(hits)
+        sources = tuple(
+            Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk, h.metadata)
+            for i, h in enumerate(hits, start=1)
+        )
+        top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+        background = self.topicality.background(self.retriever.query_vector(query)) if top is not None else None
+        spec = replace(analyse(question), text=query)
+        return Evidence(spec, sources, tuple(gather(spec, sources)), top, background)
+
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``history``, ``llm`` (another
         llama-index LLM), ``extractive=True`` (no LLM even if one is configured)."""
@@ -166,17 +185,10 @@ class Assistant:
         q = _validate(question)
         llm = None if extractive else (llm if llm is not None else self.llm)
         query = self._standalone(q, history, llm)
-        hits = self.retriever.retrieve(query, _k(k, self.settings), mode or self.settings.retrieval.mode, filters)
-        abstracts = self.retriever.abstracts(hits)
-        sources = [
-            Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk, h.metadata)
-            for i, h in enumerate(hits, start=1)
-        ]
+        evidence = self.evidence(q, query, k, mode, filters)
+        sources = list(evidence.sources)
         t_retrieve = (time.perf_counter() - t0) * 1000
-        top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-        background = self.topicality.background(self.retriever.query_vector(query)) if top is not None else None
-        spec = replace(analyse(q), text=query)
-        decision = decide(spec, gather(spec, sources), top, background, self.thresholds)
+        decision = decide_on(evidence, self.thresholds)
         base = Answer(
             question=q,
             query=query,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ingest.sentences import split_sentences
+from rag.sentences import split_sentences
 from rag.types import Citation, Source
 
 __all__ = [

@@ -13,6 +13,7 @@ from rag.types import Source
 TH = Thresholds(
     min_similarity=0.2,
     min_margin=0.0,
+    min_margin_named=-0.3,
     min_detail=0.5,
     companion_ratio=0.8,
 )

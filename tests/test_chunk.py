@@ -9,8 +9,8 @@ import pytest
 from ingest.chunk import balanced_groups, chunk_paper, node_embed_text
 from ingest.dedup import dedup
 from ingest.formats.hf_pages import read_hf_pages
-from ingest.sentences import split_sentences
 from rag.embeddings import token_counter
+from rag.sentences import split_sentences
 from rag.types import Paper
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "hf-papers"

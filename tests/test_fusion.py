@@ -105,3 +105,17 @@ def test_own_words_question_keeps_the_dense_choice() -> None:
     boosted = phrase_boost(query, lexical, fields)
     assert boosted == lexical
     assert fuse_zscore(dense, boosted, depth=50)[0].chunk_id == "a#0"
+
+
+@pytest.mark.parametrize(("coverage", "weight"), [(0.0, 0.0), (0.25, 0.0), (0.325, 0.5), (0.4, 1.0), (0.9, 1.0)])
+def test_lexical_gate_scales_bm25_by_the_query_weight_it_matched(coverage: float, weight: float) -> None:
+    from rag.fusion import lexical_gate
+
+    assert lexical_gate(coverage) == pytest.approx(weight)
+
+
+def test_a_gated_out_lexical_side_leaves_the_dense_ranking() -> None:
+    dense = hits(("a", 0.9), ("b", 0.5), ("c", 0.4))
+    lexical = hits(("c", 30.0), ("b", 2.0), ("a", 1.0))  # sure of a wrong hit
+    assert fuse_zscore(dense, lexical, lexical_weight=0.0, depth=50)[0].chunk_id == "a"
+    assert fuse_zscore(dense, lexical, lexical_weight=1.0, depth=50)[0].chunk_id == "c"

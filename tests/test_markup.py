@@ -11,6 +11,7 @@ from rag.extractive import extractive_answer
 from rag.markup import JOINER, neutralize, restore
 from rag.prompts import build_messages, format_sources
 from rag.question import analyse
+from rag.settings import Settings
 from rag.types import Source
 
 SAMPLING = (
@@ -37,7 +38,7 @@ def test_neutralized_text_reads_the_same_and_holds_no_marker() -> None:
 def test_extractive_quotes_stay_verbatim_and_cite_only_the_source() -> None:
     sources = [_source(1, REVISITED, SAMPLING), _source(2, "Other", "Unrelated text about vision transformers.")]
     spec = analyse("How is negative sampling used to train sentence encoders?")
-    text = extractive_answer(decide(spec, gather(spec, sources), 0.5, 0.1, Thresholds()))
+    text = extractive_answer(decide(spec, gather(spec, sources), 0.5, 0.1, Thresholds.from_settings(Settings())))
     checked = check_answer(text, sources)
     assert [c.n for c in checked.citations] == [1] and checked.removed == []
     assert "[7]" not in checked.text and "“" + neutralize(SAMPLING.split(". ")[0]) in checked.text

@@ -1,0 +1,111 @@
+"""The parts behind own-words retrieval and the outcome calibration: the BM25 attainable score (real bm25s), the
+own-words protocol checker, the everyday-domain margin (a deterministic fake embedder) and the threshold search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evals.calibrate_outcomes import Case, choose, score
+from evals.data import EvalQuestion
+from evals.protocol import ProtocolChecker
+from rag.answerability import Evidence, Thresholds, gather
+from rag.lexical import LexicalIndex, tokenize_pages
+from rag.question import analyse
+from rag.settings import Settings
+from rag.topicality import Topicality
+from rag.types import Source
+
+
+def test_attainable_is_the_best_score_any_chunk_could_reach(tmp_path: Path) -> None:
+    texts = [
+        "dropout noise makes two views of one sentence",
+        "graph neural networks for molecules",
+        "sentence sentence embeddings embeddings",
+    ]
+    index = LexicalIndex.build(tmp_path / "bm25", *tokenize_pages([(["a#s#0", "b#s#0", "c#s#0"], texts)]))
+    query = "sentence embeddings with dropout"
+    _, top_score = index.search(query, k=1)[0]
+    attainable = index.attainable(query)
+    assert top_score < attainable  # no chunk holds every query term at its best
+    per_term = sum(index.search(term, k=1)[0][1] for term in ("sentence", "embeddings", "dropout"))
+    assert attainable == pytest.approx(per_term)
+    assert index.attainable("quantum chromodynamics") == 0.0  # no known term
+
+
+TITLE = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
+ABSTRACT = "We apply a modified K-means clustering algorithm to supply hard negatives for contrastive learning."
+OTHERS = {f"p{i}": (f"Learning paper {i}", f"We propose a learning method number {i} for data.") for i in range(120)}
+
+
+@pytest.fixture
+def checker() -> ProtocolChecker:
+    return ProtocolChecker({"clusterns": (TITLE, ABSTRACT), **OTHERS})
+
+
+@pytest.mark.parametrize(
+    ("question", "rule"),
+    [
+        ("which papers get hard negatives from clustering for sentence vectors?", "distinctive title words"),
+        ("does modified k-means supply hard negatives in contrastive setups?", "rare abstract words"),
+        ("grouping tricks?", "shorter than 6 words"),
+    ],
+)
+def test_protocol_flags_reused_wording(checker: ProtocolChecker, question: str, rule: str) -> None:
+    row: dict[str, object] = {"id": "q", "type": "own_words", "question": question, "gold": ["clusterns"]}
+    assert any(rule in v.rule for v in checker.check(row))
+
+
+def test_protocol_passes_own_words_and_slices_them(checker: ProtocolChecker) -> None:
+    question = "is there a way to pick tough counter-examples by grouping the data first?"
+    row: dict[str, object] = {"id": "q", "type": "own_words", "question": question, "gold": ["clusterns"]}
+    row["split"] = "dev"
+    assert checker.check(row) == []
+    assert checker.vocabulary_slice(question, ["clusterns"]) == "no vocabulary"
+    test_row = {**row, "id": "t", "question": question + " again", "split": "test"}
+    assert any("both the dev and the test split" in v.rule for v in checker.check_all([row, test_row]))
+
+
+class FakeEmbedder:
+    """Deterministic 3-d vectors: ML words point one way, kitchen words another."""
+
+    def get_query_embedding(self, query: str) -> list[float]:
+        q = query.lower()
+        return [
+            1.0 + sum(w in q for w in ("neural", "learning", "model")),
+            1.0 + sum(w in q for w in ("cooking", "recipe", "bread")),
+            0.1,
+        ]
+
+
+def test_background_is_the_closest_everyday_domain() -> None:
+    topicality = Topicality(FakeEmbedder(), domains=("cooking recipes and bread", "neural learning model"))
+    kitchen = topicality.background(FakeEmbedder().get_query_embedding("a bread recipe"))
+    assert kitchen == pytest.approx(1.0, abs=0.01)
+    assert topicality.vectors().shape == (2, 3)
+
+
+def _case(qid: str, qtype: str, question: str, source: Source, top: float, background: float) -> Case:
+    q = EvalQuestion(qid, qtype, question, (source.paper_id,) if qtype == "fact" else (), "dev")  # type: ignore[arg-type]
+    spec = analyse(question)
+    return Case(q, Evidence(spec, (source,), tuple(gather(spec, [source])), top, background))
+
+
+def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None:
+    src = Source(1, "clusterns", TITLE, ABSTRACT, 1.0, "")
+    cases = [
+        _case("a", "fact", "Which algorithm supplies the hard negatives for sentence representations?", src, 0.6, 0.2),
+        _case("o", "unanswerable_offtopic", "How long do I bake sourdough bread?", src, 0.3, 0.45),
+    ]
+    default = Thresholds.from_settings(Settings())
+    assert score(cases, default)["unanswerable_offtopic_refused"] == 1.0
+    grid = {
+        "min_similarity": (0.2,),
+        "min_margin": (-0.5, 0.0),
+        "min_margin_named": (-0.3,),
+        "min_detail": (0.6,),
+        "companion_ratio": (0.7,),
+    }
+    chosen, metrics = choose(cases, grid)
+    assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
