@@ -119,16 +119,16 @@ def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> Pa
     thresholds, so calibration computes it once."""
     sentences = split_sentences(source.abstract) if source.abstract.strip() else []
     scored = [Quote(i, s, support(spec.text, canonical(s))[0]) for i, s in enumerate(sentences)]
-    on_detail = {q.index: support(spec.detail, canonical(q.text))[0] if spec.detail else 0.0 for q in scored}
-    ranked = sorted(scored, key=lambda q: (not _qualifies(spec, q.text), -on_detail[q.index], -q.score, q.index))
+    qualifies = [_qualifies(spec, s) for s in sentences]
+    # Without words naming the detail ("how much does it help?"), any sentence stating a value names it fully.
+    on_detail = [support(spec.detail, canonical(s))[0] if spec.detail else 1.0 for s in sentences]
+    ranked = sorted(scored, key=lambda q: (not qualifies[q.index], -on_detail[q.index], -q.score, q.index))
     if scored and all(q.score == 0 for q in scored):
         ranked = scored  # nothing overlaps (a question in other words): the opening says what the paper is about
     names = tuple(t for t in spec.names if mentions(f"{source.title} {source.abstract}", t))
     detail = 1.0
     if spec.kind in ("number", "dataset"):
-        qualifying = [s for s in sentences if _qualifies(spec, s)]
-        # Without words naming the detail ("how much does it help?"), any sentence stating a value answers.
-        detail = max((support(spec.detail, canonical(s))[0] if spec.detail else 1.0 for s in qualifying), default=0.0)
+        detail = max((d for d, ok in zip(on_detail, qualifies, strict=True) if ok), default=0.0)
     return PaperEvidence(source, tuple(ranked[:per_paper]), names, detail)
 
 
