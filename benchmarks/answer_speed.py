@@ -43,7 +43,7 @@ def main() -> None:
     cold = []
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rag", "ask", questions[0]], capture_output=True, check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "app", "ask", questions[0]], capture_output=True, check=True, cwd=ROOT)
         cold.append(time.perf_counter() - t)
     print(f"cold `rag ask`   median {statistics.median(cold):.2f} s over 3 runs")
 

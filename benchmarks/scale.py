@@ -26,12 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.types import Mode
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 QUERIES = 200
-MODES = ("dense", "bm25", "hybrid")
+MODES = (Mode.DENSE, Mode.BM25, Mode.HYBRID)
 
 
 def _settings(work: Path, size: int, provider: str = "hash") -> Any:

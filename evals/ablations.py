@@ -27,15 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from evals.data import EvalQuestion, load_questions
+from evals.provenance import git_commit, json_safe
 from evals.run import EvalResult, run_eval
+from rag.types import Mode
 
 __all__ = ["COLUMNS", "ablation_rows", "main", "markdown"]
 
-MODES: tuple[str, ...] = ("bm25", "dense", "rrf", "hybrid")
+MODES: tuple[Mode, ...] = (Mode.BM25, Mode.DENSE, Mode.RRF, Mode.HYBRID)
 KS: tuple[int, ...] = (3, 6, 10)
 MIN_SIMILARITIES: tuple[float, ...] = (0.15, 0.2, 0.25, 0.3)
 CHUNKINGS: tuple[tuple[int, bool], ...] = ((256, True), (128, True), (256, False))  # (max_tokens, prefix_title)
-CHUNK_MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
+CHUNK_MODES: tuple[Mode, ...] = (Mode.BM25, Mode.DENSE, Mode.HYBRID)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (header, summary group, metric)
     ("nDCG@10", "answerable", "ndcg@10"),
@@ -169,10 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = markdown(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ablations.md").write_text(md, encoding="utf-8")
-    from evals.run import _json_safe, git_commit
 
     meta = {"commit": git_commit(), "elapsed_s": time.perf_counter() - start, "rows": rows}
-    (args.out / "ablations.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n", encoding="utf-8")
+    (args.out / "ablations.json").write_text(json.dumps(json_safe(meta), indent=2) + "\n", encoding="utf-8")
     print(md)
     print(f"wrote {args.out}/ablations.md and ablations.json in {time.perf_counter() - start:.0f} s")
     return 0

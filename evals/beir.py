@@ -33,6 +33,8 @@ from typing import Any
 
 from evals.data import DatasetError
 from evals.metrics import mean, percentile, ranx_scores
+from evals.provenance import git_commit, json_safe
+from rag.types import Mode
 
 __all__ = [
     "BEIR_METRICS",
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 BEIR_METRICS: tuple[str, ...] = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
-BEIR_MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
+BEIR_MODES: tuple[Mode, ...] = (Mode.BM25, Mode.DENSE, Mode.HYBRID)
 BEIR_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
 _ID_FORBIDDEN = "#"  # chunk ids are "<paper_id>#<stamp>#<n>" and BM25 hits are mapped back by splitting on "#"
 
@@ -309,7 +311,6 @@ def run_beir(
             )
         summary[mode] = {m: mean(per_query[q][m] for q in qids) for m in metrics}
         latency[mode] = {"p50": percentile(times, 50), "p95": percentile(times, 95)}
-    from evals.run import git_commit
 
     return BeirResult(
         dataset=dataset.name,
@@ -365,10 +366,9 @@ def report_markdown(result: BeirResult) -> str:
 
 
 def write_beir_results(result: BeirResult, out_dir: Path) -> Path:
-    from evals.run import _json_safe
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = {"kind": "beir", **_json_safe(result.to_dict())}
+    data = {"kind": "beir", **json_safe(result.to_dict())}
     (out_dir / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(report_markdown(result), encoding="utf-8")
     return out_dir

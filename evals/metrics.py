@@ -12,14 +12,13 @@ lexical judge (``rag.citations.support`` >= ``JUDGE_THRESHOLD``), a proxy for an
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from evals.judges import DEFAULT_THRESHOLD, Judge, LexicalJudge
 from rag.answer import Answer
-from rag.citations import parse_markers
+from rag.citations import LEADING_MARKERS, parse_markers
 from rag.sentences import split_sentences
 
 __all__ = [
@@ -131,9 +130,6 @@ class CitationScores:
     citations: int
 
 
-_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\])+")
-
-
 def _split_statements(text: str) -> list[str]:
     """Sentences line by line, a marker group that opens a sentence ("... noise.” [1] “Next ...") given back to the
     sentence before, which it cites (the sentence splitter attaches it to the next one)."""
@@ -141,7 +137,7 @@ def _split_statements(text: str) -> list[str]:
     for line in text.split("\n"):
         sentences = [s.strip() for s in split_sentences(line)] if line.strip() else []
         for i, sentence in enumerate(sentences):
-            lead = _LEADING_MARKERS.match(sentence)
+            lead = LEADING_MARKERS.match(sentence)
             if i and lead:
                 out[-1] += " " + lead.group(0).strip()
                 sentence = sentence[lead.end() :].strip()

@@ -180,8 +180,8 @@ def run_redteam(
 def open_redteam_assistant(data_dir: Path, embedder: Any = None, corpus_dir: Path | None = None) -> Assistant:
     """The bundled corpus (or ``corpus_dir``) plus the planted papers in ``data_dir``; both planted files go through
     the UI's upload function (which also makes them searchable at once)."""
+    from ingest.live import ingest_file
     from rag.settings import BUNDLED_CORPUS, Settings
-    from ui.corpus import ingest_file
 
     settings = Settings(data_dir=data_dir, corpus_dir=corpus_dir or BUNDLED_CORPUS)
     assistant = Assistant.open(settings, embedder=embedder)

@@ -48,8 +48,10 @@ from evals.metrics import (
     refusal_scores,
     retrieval_scores,
 )
+from evals.provenance import git_commit, json_safe
 from rag.answer import Answer
 from rag.assistant import Assistant, Turn
+from rag.types import Mode
 
 __all__ = [
     "BASELINE",
@@ -67,7 +69,7 @@ TYPES: tuple[str, ...] = ANSWERABLE_TYPES + NEAR_MISS_TYPES + UNANSWERABLE_TYPES
 # own_words questions are also reported by vocabulary overlap with their abstract (evals.protocol).
 OWN_WORDS_SLICES: tuple[str, ...] = ("own_words: no vocabulary", "own_words: some vocabulary")
 RETRIEVE_K = 10  # papers ranked for the retrieval metrics (nDCG@10 etc.); the answer itself uses settings k
-HEADLINE_MODE = "hybrid"
+HEADLINE_MODE = Mode.HYBRID
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,28 +114,6 @@ def _safe_count(assistant: Assistant) -> int | None:
         return int(assistant.retriever.store.count())
     except Exception:  # a store without count(): not worth failing a run for
         return None
-
-
-def git_commit(root: Path = ROOT) -> str | None:
-    """HEAD's commit read from .git (no git subprocess); None outside a checkout."""
-    git = root / ".git"
-    try:
-        if git.is_file():  # worktree: "gitdir: <path>"
-            git = Path(git.read_text().split(":", 1)[1].strip())
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head
-        ref = head.split(":", 1)[1].strip()
-        common = git / (git / "commondir").read_text().strip() if (git / "commondir").is_file() else git
-        for base in (git, common):
-            if (base / ref).is_file():
-                return (base / ref).read_text().strip()
-        for line in (common / "packed-refs").read_text().splitlines():
-            if line.endswith(" " + ref):
-                return line.split()[0]
-    except (OSError, IndexError):
-        return None
-    return None
 
 
 def _ask_row(
@@ -456,20 +436,10 @@ def write_plots(result: EvalResult, out_dir: Path) -> list[str]:
     return names
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_results(result: EvalResult, out_dir: Path, plots: bool = True) -> Path:
     """results.json (rows, summary, settings, commit, judge), report.md and PNG plots in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = _json_safe(result.to_dict())
+    data = json_safe(result.to_dict())
     (out_dir / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     names = write_plots(result, out_dir) if plots else []
     (out_dir / "report.md").write_text(report_markdown(result, names), encoding="utf-8")
@@ -590,7 +560,7 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
 
     if args.compare:
         res = compare(load_result(args.compare[0]), load_result(args.compare[1]), args.metric)
-        print(json.dumps(_json_safe(res), indent=2))
+        print(json.dumps(json_safe(res), indent=2))
         return 0
 
     if args.from_feedback:
@@ -659,7 +629,7 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
             "n_questions": len(questions),
             "metrics": headline(result),
         }
-        args.write_baseline.write_text(json.dumps(_json_safe(base), indent=2) + "\n", encoding="utf-8")
+        args.write_baseline.write_text(json.dumps(json_safe(base), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.write_baseline}")
     return 0
 

@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 
+from rag.chunks import ChunkId, embed_text
 from rag.sentences import split_sentences
-from rag.types import Paper
+from rag.types import Paper, TokenCounter
 
 __all__ = [
     "CHUNKER_VERSION",
-    "TokenCounter",
     "balanced_groups",
-    "chunk_id",
     "chunk_paper",
     "chunk_stamp",
-    "embed_text",
     "node_embed_text",
 ]
 
-TokenCounter = Callable[[str], int]
 # [CLS] and [SEP] that the model adds around every input.
 _SPECIAL_TOKENS = 2
 
@@ -41,12 +38,6 @@ def chunk_stamp(paper: Paper, max_tokens: int, prefix_title: bool) -> str:
     """Identifies a paper's content *and* how it was chunked: a change in either means new chunks."""
     sig = f"{paper.content_hash}|{CHUNKER_VERSION}|{max_tokens}|{int(prefix_title)}"
     return hashlib.sha1(sig.encode()).hexdigest()[:12]
-
-
-def chunk_id(paper_id: str, stamp: str, index: int) -> str:
-    # The stamp is part of the id, so a changed abstract's new chunks never collide with its old ones:
-    # new chunks are written first and the old ones deleted after, and an ingest killed in between loses nothing.
-    return f"{paper_id}#{stamp}#{index}"
 
 
 def balanced_groups(sizes: Sequence[int], budget: int) -> list[list[int]]:
@@ -105,11 +96,6 @@ def _split_long(sentence: str, budget: int, count: TokenCounter) -> list[str]:
     return pieces
 
 
-def embed_text(title: str, text: str) -> str:
-    """The exact string embedded and indexed lexically for a chunk (llama-index's metadata format)."""
-    return f"title: {title}\n\n{text}"
-
-
 def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title: bool = True) -> list[TextNode]:
     """Chunks of one paper as TextNodes with ids, metadata and the title in the embedded text."""
     stamp = chunk_stamp(paper, max_tokens, prefix_title)
@@ -135,7 +121,7 @@ def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title
     nodes: list[TextNode] = []
     for i, g in enumerate(groups):
         node = TextNode(
-            id_=chunk_id(paper.paper_id, stamp, i),
+            id_=ChunkId(paper.paper_id, stamp, i).format(),
             text=" ".join(sentences[j] for j in g),
             metadata={**meta, "chunk": i, "n_chunks": n},
             excluded_embed_metadata_keys=[k for k in [*meta, "chunk", "n_chunks"] if k != "title" or not prefix_title],

@@ -22,7 +22,7 @@ from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Paper
 
-__all__ = ["IngestReport", "Ingestor"]
+__all__ = ["IngestReport", "Ingestor", "ingest_bundled"]
 
 Progress = Callable[[int, int], None]  # (papers written so far, papers to write)
 
@@ -169,3 +169,8 @@ class Ingestor:
         if counter is not None:
             counter[0] = papers_done
         return len(nodes)
+
+
+def ingest_bundled(settings: Settings, store: ChunkStore, embedder: Any) -> None:
+    """The core's ``CorpusLoader`` (registered in pyproject.toml): the bundled corpus into an empty index."""
+    Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])

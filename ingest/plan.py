@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.chunks import ChunkId
 from rag.types import Paper
 
 __all__ = ["IngestPlan", "StoredState", "plan_ingest"]
@@ -30,8 +31,8 @@ class IngestPlan:
 
 def _complete(chunks: list[tuple[str, int]]) -> bool:
     n = chunks[0][1]
-    indices = {cid.rsplit("#", 1)[-1] for cid, _ in chunks}
-    return n > 0 and len(chunks) == n and all(c[1] == n for c in chunks) and indices == {str(i) for i in range(n)}
+    indices = {ChunkId.parse(cid).number for cid, _ in chunks}
+    return n > 0 and len(chunks) == n and all(c[1] == n for c in chunks) and indices == set(range(n))
 
 
 def plan_ingest(papers: list[Paper], stamps: dict[str, str], stored: StoredState) -> IngestPlan:

@@ -22,11 +22,11 @@ from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
 from rag.markup import neutralize
 from rag.prompts import NOT_COVERED, parse_partial
 from rag.question import analyse
-from rag.retrieve import Filters, Mode, PaperHit, Retriever
+from rag.retrieve import Filters, PaperHit, Retriever
 from rag.settings import Settings
 from rag.text_normalize import normalize_text
 from rag.topicality import Topicality
-from rag.types import Source
+from rag.types import Mode, Source
 
 __all__ = ["MAX_QUESTION_CHARS", "AskOptions", "Assistant", "Conversation", "Turn"]
 
@@ -44,7 +44,7 @@ class AskOptions(TypedDict, total=False):
     """Per-call overrides of ``Assistant.ask``/``stream`` (see ``stream``)."""
 
     k: int | None
-    mode: Mode | None
+    mode: Mode | str | None
     filters: Filters | None
     history: Sequence[Turn]
     llm: Any
@@ -111,9 +111,9 @@ class Assistant:
         store = store or open_store(settings)
         embedder = embedder or build_embedder(settings.embedding, settings.models_dir)
         if ingest_if_empty and store.count() == 0:
-            from ingest.pipeline import Ingestor
+            from rag.corpus_loader import installed_loader
 
-            Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])
+            installed_loader()(settings, store, embedder)
         retriever = Retriever.open(settings, store, embedder)
         if llm is None and settings.llm.provider != "none":
             from rag.llms import build_llm
@@ -130,7 +130,7 @@ class Assistant:
         return describe(self.settings.llm)
 
     def retrieve(
-        self, query: str, k: int | None = None, mode: Mode | None = None, filters: Filters | None = None
+        self, query: str, k: int | None = None, mode: Mode | str | None = None, filters: Filters | None = None
     ) -> list[PaperHit]:
         """Ranked papers (paper_id, title, score, best chunk), no LLM."""
         return self.retriever.retrieve(
@@ -142,7 +142,7 @@ class Assistant:
         question: str,
         query: str | None = None,
         k: int | None = None,
-        mode: Mode | None = None,
+        mode: Mode | str | None = None,
         filters: Filters | None = None,
     ) -> Evidence:
         """Retrieval and the sentence evidence the three-outcome decision reads (``query``: the standalone query
@@ -174,7 +174,7 @@ class Assistant:
         question: str,
         *,
         k: int | None = None,
-        mode: Mode | None = None,
+        mode: Mode | str | None = None,
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
         llm: Any = None,

@@ -16,6 +16,8 @@ from rag.sentences import split_sentences
 from rag.types import Citation, Source
 
 __all__ = [
+    "LEADING_MARKERS",
+    "MARKER_GROUP",
     "MARKER_PATTERN",
     "CheckedAnswer",
     "SentenceSupport",
@@ -30,7 +32,10 @@ __all__ = [
 _NUM = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
 MARKER_PATTERN = rf"\[\s*({_NUM}(?:\s*[,;]\s*{_NUM})*)\s*\]"
 """A bracketed number group as our citation markup writes it (the one definition: rag.markup, ui.render reuse it)."""
-_GROUP = re.compile(rf"{MARKER_PATTERN}(?!\()")
+MARKER_GROUP = re.compile(rf"{MARKER_PATTERN}(?!\()")
+"""A citation marker group in running text (not a markdown link's label)."""
+LEADING_MARKERS = re.compile(rf"^(?:\s*{MARKER_GROUP.pattern})+")
+"""The marker groups a sentence opens with (the splitter attaches "... noise.” [1]" to the next sentence)."""
 _LINK = re.compile(r"\[[^\[\]]*\]\([^)\s]*\)")  # [text](url): its url may itself contain "[1]"
 _CLOSES = frozenset(".,;:!?)")
 
@@ -92,7 +97,7 @@ def _expand(group: str) -> list[int]:
 
 def _markers(text: str) -> list[re.Match[str]]:
     links = [m.span() for m in _LINK.finditer(text)]
-    return [m for m in _GROUP.finditer(text) if not any(a <= m.start() < b for a, b in links)]
+    return [m for m in MARKER_GROUP.finditer(text) if not any(a <= m.start() < b for a, b in links)]
 
 
 def parse_markers(text: str) -> list[int]:
@@ -201,7 +206,7 @@ def _spans(text: str) -> list[tuple[int, int]]:
         if line_spans:
             line_spans[-1][1] = len(line.rstrip())
         for i in range(1, len(line_spans)):
-            lead = re.match(rf"(?:\s*{_GROUP.pattern})+", line[line_spans[i][0] : line_spans[i][1]])
+            lead = LEADING_MARKERS.match(line[line_spans[i][0] : line_spans[i][1]])
             if lead:
                 end = line_spans[i - 1][1] = line_spans[i][0] + lead.end()
                 line_spans[i][0] = len(line) - len(line[end:].lstrip())

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from rag.chunks import ChunkId, embed_text
 from rag.lexical import LexicalIndex, fingerprint, tokenize_pages
 from rag.store import ChunkStore
 
@@ -39,7 +40,6 @@ def _lock(path: Path) -> FileLock:
 def rebuild_lexical(store: ChunkStore, path: Path, reuse: bool = True) -> LexicalIndex:
     """Read every chunk of the collection and (re)write the BM25 index at ``path`` (under a file lock).
     ``reuse``: keep the index on disk if it already describes exactly these chunks."""
-    from ingest.chunk import embed_text
 
     def pages() -> Iterator[tuple[list[str], list[str]]]:
         for page in store.pages():
@@ -74,7 +74,7 @@ def sync_lexical(store: ChunkStore, path: Path, force: bool = False, known_ids: 
 
 
 def _papers(chunk_ids: list[str]) -> int:
-    return len({cid.rsplit("#", 2)[0] for cid in chunk_ids})  # ids are "paper_id#stamp#index"
+    return len({ChunkId.parse(cid).paper_id for cid in chunk_ids})
 
 
 class LexicalView:

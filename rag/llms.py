@@ -23,7 +23,7 @@ import httpx
 import openai
 
 from rag.extractive import EXTRACTIVE_NOTE
-from rag.settings import LLMSettings
+from rag.settings import LLM_PROVIDERS, LLMSettings
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
@@ -115,7 +115,7 @@ def build_llm(cfg: LLMSettings) -> LLM | None:
         )
 
     if cfg.provider != "openai":
-        raise ValueError(f"unknown LLM provider {cfg.provider!r}: use 'none', 'openai' or 'openai-compatible'")
+        raise ValueError(f"unknown LLM provider {cfg.provider!r}: use one of {', '.join(LLM_PROVIDERS)}")
     resolved_key, resolved_url, _ = resolve_openai_credentials(api_key=key, api_base=cfg.base_url)
     if not resolved_key:
         raise ValueError("RAG_LLM__PROVIDER=openai needs an API key: set OPENAI_API_KEY (or RAG_LLM__API_KEY)")

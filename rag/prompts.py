@@ -4,7 +4,7 @@ Nothing here does I/O or calls an LLM. The sources block is sized in tokens with
 (loaded offline from llama-index's bundled cache), so ``LLMSettings.context_tokens`` means the same thing
 whichever model answers.
 
->>> count = token_counter()
+>>> count = prompt_token_counter()
 >>> block, shown = format_sources(sources, budget_tokens=3000, count_tokens=count)
 >>> messages = build_messages("What is LoRA?", sources, budget_tokens=3000)
 """
@@ -20,7 +20,7 @@ from typing import Any
 from llama_index.core.llms import ChatMessage, MessageRole
 
 from rag.markup import neutralize
-from rag.types import Source
+from rag.types import Source, TokenCounter
 
 __all__ = [
     "NOT_COVERED",
@@ -28,17 +28,15 @@ __all__ = [
     "REWRITE_PROMPT",
     "SYSTEM_PROMPT",
     "HistoryItem",
-    "TokenCounter",
     "build_messages",
     "build_rewrite_messages",
     "format_sources",
     "parse_partial",
-    "token_counter",
+    "prompt_token_counter",
 ]
 
 log = logging.getLogger(__name__)
 
-TokenCounter = Callable[[str], int]
 HistoryItem = ChatMessage | tuple[str, str]
 """A prior turn: a user/assistant ``ChatMessage``, or a ``(question, answer)`` pair."""
 
@@ -120,7 +118,7 @@ _DELIMITER_TAG = re.compile(r"</?\s*(sources|question|conversation)\s*>", re.IGN
 
 
 @functools.cache
-def token_counter() -> TokenCounter:
+def prompt_token_counter() -> TokenCounter:
     """Count tokens with tiktoken's ``cl100k_base``, offline; a ~4-characters-per-token estimate if unavailable."""
     encoding = _cl100k_base()
     if encoding is None:
@@ -270,7 +268,7 @@ def format_sources(
     the budget cannot give a source at least ``MIN_TEXT_TOKENS`` of text, the lowest-ranked sources (the
     end of ``sources``) are left out so the others keep a useful amount. Numbers are the sources' own ``n``.
     """
-    count = count_tokens or token_counter()
+    count = count_tokens or prompt_token_counter()
     items = [(s, _source_header(s), _source_text(s)) for s in sources]
     # A line's cost includes the newline that joins it to the next one.
     header_cost = [count(header + "\n") for _, header, _ in items]

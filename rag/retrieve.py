@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from rag.chunks import ChunkId
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, lexical_gate, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
 from rag.question import mentions, specific_terms
 from rag.settings import Settings
 from rag.store import ChunkStore
+from rag.types import Mode
 
-__all__ = ["Filters", "HybridRetriever", "Mode", "PaperHit", "Retriever"]
-
-Mode = Literal["hybrid", "dense", "bm25", "rrf"]
-MODES: tuple[str, ...] = ("hybrid", "dense", "bm25", "rrf")
+__all__ = ["Filters", "HybridRetriever", "PaperHit", "Retriever"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ class Retriever:
         if index is None:
             return [], {}
         # chunk ids are "paper_id#stamp#index": a "#" inside the paper id stays with it.
-        hits = [Hit(cid, cid.rsplit("#", 2)[0], score) for cid, score in index.search(query, k=n)]
+        hits = [Hit(cid, ChunkId.parse(cid).paper_id, score) for cid, score in index.search(query, k=n)]
         fetched: dict[str, tuple[str, dict[str, Any]]] = {}
         if hits and (where is not None or texts):
             # With a filter, Chroma applies it to the BM25 candidates, so both sides filter identically.
@@ -143,15 +142,14 @@ class Retriever:
         return hits, fetched
 
     def retrieve(
-        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
+        self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
     ) -> list[PaperHit]:
         """The ``k`` best papers for ``query``, best first, each with its best chunk."""
         if not query.strip():
             raise ValueError("empty query")
         if k <= 0:
             raise ValueError("k must be positive")
-        if mode not in MODES:
-            raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        mode = Mode.parse(mode)
         where = filters.where() if filters else None
         n = max(self.candidates, 3 * k)
         dense = self.dense(query, n, where) if mode != "bm25" else []
@@ -199,7 +197,7 @@ class Retriever:
     def abstracts(self, hits: list[PaperHit]) -> dict[str, str]:
         """Full abstracts of these papers, reassembled from their chunks: one Chroma `get` by chunk id (a
         `where paper_id in ...` filter would scan the metadata: 19 ms at 10^5 papers and linear)."""
-        ids = [f"{h.chunk_id.rsplit('#', 1)[0]}#{i}" for h in hits for i in range(max(1, h.n_chunks))]
+        ids = [ChunkId.parse(h.chunk_id).sibling(i).format() for h in hits for i in range(max(1, h.n_chunks))]
         if not ids:
             return {}
         got = self.store.get(ids=ids, include=["documents", "metadatas"])
@@ -232,11 +230,13 @@ _INTERNAL_KEYS = frozenset({"document_id", "doc_id", "ref_doc_id", "stamp", "chu
 class HybridRetriever(BaseRetriever):
     """The same retrieval as a llama-index retriever (one node per paper, its best chunk), for query engines."""
 
-    def __init__(self, retriever: Retriever, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None):
+    def __init__(
+        self, retriever: Retriever, k: int = 10, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
+    ):
         super().__init__()
         self._inner = retriever
         self._k = k
-        self._mode: Mode = mode
+        self._mode = Mode.parse(mode)
         self._filters = filters
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

@@ -11,7 +11,7 @@ down; library code never reads the environment itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -21,11 +21,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rag.types import Mode
+
 __all__ = [
     "BUNDLED_CORPUS",
+    "LLM_PROVIDERS",
     "AnswerSettings",
     "ChunkingSettings",
     "EmbeddingSettings",
+    "LLMProvider",
     "LLMSettings",
     "RetrievalSettings",
     "Settings",
@@ -88,8 +92,13 @@ class ChunkingSettings(_Section):
     )
 
 
+LLMProvider = Literal["none", "openai", "openai-compatible"]
+LLM_PROVIDERS: tuple[LLMProvider, ...] = get_args(LLMProvider)
+"""The LLM providers (the one list: settings validation, the UI's dropdown, rag.llms' messages)."""
+
+
 class LLMSettings(_Section):
-    provider: Literal["none", "openai", "openai-compatible"] = Field(
+    provider: LLMProvider = Field(
         "none",
         description="'none': extractive answers, no LLM (the offline default); 'openai': the OpenAI API; "
         "'openai-compatible': any server speaking the OpenAI chat API at base_url (Ollama, vLLM, llama.cpp).",
@@ -108,7 +117,7 @@ class LLMSettings(_Section):
 
 class RetrievalSettings(_Section):
     k: int = Field(6, gt=0, le=50, description="Papers retrieved and shown to the answerer.")
-    mode: Literal["hybrid", "dense", "bm25", "rrf"] = Field("hybrid", description="Retrieval mode.")
+    mode: Mode = Field(Mode.HYBRID, description="Retrieval mode.")
     candidates: int = Field(50, gt=0, description="Chunks fetched from each side before fusion.")
     min_similarity: float = Field(
         0.2,
@@ -251,6 +260,11 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def store_location(self) -> str:
+        """Where the index lives, as shown to users: the Chroma directory, or the Chroma server's host:port."""
+        return str(self.chroma_path) if self.store.mode == "embedded" else f"{self.store.host}:{self.store.port}"
 
     @property
     def models_dir(self) -> Path:

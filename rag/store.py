@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from rag.chunks import ChunkId
 from rag.settings import Settings
 
 __all__ = [
@@ -46,11 +47,6 @@ class StoreDamagedError(StoreUnavailableError):
 
 class EmbeddingMismatchError(RuntimeError):
     """The collection was written by a different embedding model."""
-
-
-def _location(settings: Settings) -> str:
-    cfg = settings.store
-    return str(settings.chroma_path) if cfg.mode == "embedded" else f"{cfg.host}:{cfg.port}"
 
 
 def _is_transport_error(exc: BaseException) -> bool:
@@ -102,7 +98,7 @@ def connect(settings: Settings) -> Any:
         client.heartbeat()
         return client
     except Exception as exc:  # chromadb raises several unrelated types for "cannot connect"
-        where = _location(settings)
+        where = settings.store_location
         if cfg.mode == "embedded":
             hint = ""
         elif _is_transport_error(exc):
@@ -252,7 +248,7 @@ class ChunkStore:
         state: dict[str, dict[str, list[tuple[str, int]]]] = {}
         for page in self.pages(include_documents=False):
             for cid, meta in zip(page.ids, page.metadatas, strict=True):
-                pid = str(meta.get("paper_id", cid.rsplit("#", 2)[0]))
+                pid = str(meta.get("paper_id", ChunkId.parse(cid).paper_id))
                 stamp = str(meta.get("stamp", ""))
                 state.setdefault(pid, {}).setdefault(stamp, []).append((cid, int(meta.get("n_chunks", 0))))
         return state
@@ -303,7 +299,7 @@ def open_store(settings: Settings, client: Any = None) -> ChunkStore:
         cfg.collection,
         model_id,
         dim,
-        location=_location(settings),
+        location=settings.store_location,
         retries=cfg.retries if cfg.mode == "server" else 0,
         backoff=cfg.retry_backoff,
     )

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-__all__ = ["Paper"]
+__all__ = ["Mode", "Paper", "TokenCounter"]
+
+
+class Mode(StrEnum):
+    """Retrieval modes (the one list: settings, CLI choices, the UI's radio and the evals read it)."""
+
+    HYBRID = "hybrid"  # dense + BM25, BM25 weighted by the evidence it has for this query (rag.fusion)
+    DENSE = "dense"
+    BM25 = "bm25"
+    RRF = "rrf"  # reciprocal rank fusion of dense and BM25, one global mix
+
+    @classmethod
+    def parse(cls, value: str) -> Mode:
+        """``value`` as a mode; ValueError naming the choices otherwise (fit to show a user)."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"unknown retrieval mode {value!r}; choose one of {', '.join(cls)}") from None
+
+
+TokenCounter = Callable[[str], int]
+"""Counts the tokens of a text in one tokenizer (each counter is named for the tokenizer it counts in)."""
 
 
 @dataclass(frozen=True)

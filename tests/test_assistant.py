@@ -118,7 +118,7 @@ def test_cli_ask_json(bundled_index: Any) -> None:
     settings, _, _ = bundled_index
     env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir)}
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "ask", "What is ClusterNS?", "--json"],
+        [sys.executable, "-m", "app", "ask", "What is ClusterNS?", "--json"],
         env=env,
         text=True,
         capture_output=True,
@@ -129,7 +129,7 @@ def test_cli_ask_json(bundled_index: Any) -> None:
     data = json.loads(res.stdout)
     assert data["citations"][0]["title"] == CLUSTER_NS
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "ask", "Who won the 2018 FIFA World Cup?"],
+        [sys.executable, "-m", "app", "ask", "Who won the 2018 FIFA World Cup?"],
         env=env,
         text=True,
         capture_output=True,
@@ -138,7 +138,7 @@ def test_cli_ask_json(bundled_index: Any) -> None:
     )
     assert res.returncode == 0 and "refused: yes" in res.stdout and "Nearest papers" in res.stdout
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "ask", "  "], env=env, text=True, capture_output=True, timeout=300, check=False
+        [sys.executable, "-m", "app", "ask", "  "], env=env, text=True, capture_output=True, timeout=300, check=False
     )
     assert res.returncode == 2 and "empty question" in res.stderr and "Traceback" not in res.stderr
 

@@ -43,7 +43,7 @@ def test_binding_beyond_loopback_needs_auth_or_the_explicit_flag() -> None:
 
 def test_rag_ui_on_all_interfaces_without_auth_refuses_to_start() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "ui", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app", "ui", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 2, res.stderr
     assert "--auth" in res.stderr and EXPOSE_FLAG in res.stderr and "starting" not in res.stdout

@@ -56,7 +56,7 @@ def hash_settings(data_dir: Path) -> Settings:
 def run_cli(args: list[str], data_dir: Path, **kw: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **HASH_ENV, "RAG_DATA_DIR": str(data_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "rag", *args], env=env, text=True, capture_output=True, timeout=300, check=False, **kw
+        [sys.executable, "-m", "app", *args], env=env, text=True, capture_output=True, timeout=300, check=False, **kw
     )
 
 
@@ -228,7 +228,7 @@ def test_cli_ask_and_chat_with_an_invalid_byte(bundled_index: Any) -> None:
     assert b"warning: question: 1 invalid character" in res.stderr and b"refused: no" in res.stdout
     lines = b"What is ClusterNS?\nWhat is \xff SimCSE evaluated on?\nWhich tasks was SimCSE tested on?\n"
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "chat", "--json"], env=env, input=lines, capture_output=True, timeout=300
+        [sys.executable, "-m", "app", "chat", "--json"], env=env, input=lines, capture_output=True, timeout=300
     )
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     assert res.stdout.count(b'"outcome"') == 3 and b"Traceback" not in res.stderr

@@ -69,7 +69,7 @@ def test_bm25_built_page_by_page_scores_exactly_like_bm25s_one_shot(bundled_inde
     import numpy as np
     import Stemmer
 
-    from ingest.chunk import embed_text
+    from rag.chunks import embed_text
     from rag.lexical import tokenize_pages
 
     _, store, _ = bundled_index
@@ -178,7 +178,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **(extra_env or {}), "RAG_DATA_DIR": str(data_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "rag", *args],
+        [sys.executable, "-m", "app", *args],
         env=env,
         text=True,
         capture_output=True,
@@ -229,7 +229,7 @@ def test_ingest_killed_mid_batch_then_rerun_is_exact(tmp_path: Path, embedder: A
     page = small_corpus(tmp_path, 120)
     env = {**os.environ, "RAG_DATA_DIR": str(data), "RAG_STORE__WRITE_BATCH": "8"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag", "ingest", str(page)],
+        [sys.executable, "-m", "app", "ingest", str(page)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -339,7 +339,7 @@ def test_cli_dead_embeddings_endpoint_is_one_line_exit_2(tmp_path: Path) -> None
         "RAG_EMBEDDING__OPENAI_DIM": str(STUB_DIM),
     }
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "ingest", "-q", str(small_corpus(tmp_path, 2))],
+        [sys.executable, "-m", "app", "ingest", "-q", str(small_corpus(tmp_path, 2))],
         env=env,
         text=True,
         capture_output=True,

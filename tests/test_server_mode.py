@@ -50,7 +50,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def rag_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rag", *args], env=env, text=True, capture_output=True, timeout=timeout, check=False
+        [sys.executable, "-m", "app", *args], env=env, text=True, capture_output=True, timeout=timeout, check=False
     )
 
 
@@ -86,7 +86,7 @@ def test_cli_status_in_server_mode(tmp_path: Path, chroma_server: tuple[str, int
         "RAG_STORE__COLLECTION": "server-status",
     }
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "status"], env=env, text=True, capture_output=True, timeout=120, check=False
+        [sys.executable, "-m", "app", "status"], env=env, text=True, capture_output=True, timeout=120, check=False
     )
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
@@ -100,7 +100,7 @@ def test_dead_server_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     env = {**os.environ, "RAG_STORE__MODE": "server", "RAG_STORE__PORT": str(port), "RAG_DATA_DIR": str(tmp_path)}
     start = time.monotonic()
     res = subprocess.run(
-        [sys.executable, "-m", "rag", "ingest"], env=env, text=True, capture_output=True, timeout=120, check=False
+        [sys.executable, "-m", "app", "ingest"], env=env, text=True, capture_output=True, timeout=120, check=False
     )
     assert res.returncode == 2
     assert "cannot open Chroma" in res.stderr and "Traceback" not in res.stderr
@@ -195,7 +195,7 @@ def test_server_killed_mid_ingest_then_rerun_is_exact(tmp_path: Path, embedder: 
         page = small_corpus(tmp_path, 150)
         env = server_env(settings, RAG_STORE__WRITE_BATCH="8", RAG_STORE__RETRIES="1", RAG_STORE__RETRY_BACKOFF="0.2")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag", "ingest", "-q", str(page)],
+            [sys.executable, "-m", "app", "ingest", "-q", str(page)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

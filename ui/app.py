@@ -14,11 +14,11 @@ import gradio as gr
 
 from ingest.formats import FORMATS
 from rag.assistant import Assistant
-from rag.retrieve import MODES
-from rag.settings import Settings
+from rag.settings import LLM_PROVIDERS, Settings
+from rag.types import Mode
 from ui import render
 from ui.handlers import AUTO_FORMAT, Handlers
-from ui.session import MAX_K, PROVIDERS, Chat, Prefs
+from ui.session import MAX_K, Chat, Prefs
 from ui.theme import COPY_JS, CSS, theme
 
 __all__ = ["ASK_CONCURRENCY", "EXAMPLES", "build_app", "launch", "parse_auth", "serve"]
@@ -94,7 +94,7 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
                         k = gr.Slider(
                             1, MAX_K, value=defaults.k, step=1, label="Papers retrieved (top-k)", elem_id="top-k"
                         )
-                        mode = gr.Radio(list(MODES), value=defaults.mode, label="Retrieval mode")
+                        mode = gr.Radio([m.value for m in Mode], value=defaults.mode, label="Retrieval mode")
                     with gr.Row():
                         year_min = gr.Number(
                             None, label="From year", precision=0, placeholder="any", elem_id="year-min"
@@ -103,7 +103,10 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
                         categories = gr.Textbox(label="Categories (any of)", placeholder="e.g. cs.CL, cs.LG")
                     with gr.Row():
                         provider = gr.Dropdown(
-                            list(PROVIDERS), value=settings.llm.provider, label="LLM provider", elem_id="llm-provider"
+                            list(LLM_PROVIDERS),
+                            value=settings.llm.provider,
+                            label="LLM provider",
+                            elem_id="llm-provider",
                         )
                         model = gr.Textbox(settings.llm.model, label="LLM model")
                         base_url = gr.Textbox(
@@ -241,10 +244,10 @@ def launch(
     """Build the clients from ``settings``, index the bundled corpus on first launch, and serve the UI at
     http://host:port (127.0.0.1 unless told otherwise), behind Gradio's login form when ``auth`` is
     "user:password". A non-loopback ``host`` needs ``auth`` or ``expose_without_auth=True`` (ExposureError)."""
+    from ingest.live import ensure_index
     from rag.embeddings import build_embedder
     from rag.exposure import check_bind, is_loopback_host
     from rag.store import open_store
-    from ui.corpus import ensure_index
 
     credentials = parse_auth(auth)
     check_bind(host, credentials is not None, expose_without_auth)  # before anything is loaded or indexed

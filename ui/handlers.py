@@ -15,13 +15,14 @@ from typing import Any
 
 import gradio as gr
 
+from ingest.live import ingest_file
 from rag.answer import Answer
 from rag.assistant import MAX_QUESTION_CHARS, Assistant, Turn
 from rag.ingest_lock import IngestLockedError
 from rag.settings import Settings
 from rag.text_normalize import normalize_text
 from ui import render
-from ui.corpus import index_status, ingest_file
+from ui.corpus import index_status
 from ui.feedback import Vote, record_feedback
 from ui.session import Chat, Prefs, prefs_from_inputs
 
@@ -72,7 +73,7 @@ class Handlers:
         events = self.assistant.stream(
             q,
             k=prefs.k,
-            mode=prefs.retrieval_mode,
+            mode=prefs.mode,
             filters=prefs.filters(),
             history=chat.turns,
             llm=llm,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from rag.answer import Answer
-from rag.citations import MARKER_PATTERN, parse_markers
+from rag.citations import MARKER_GROUP, parse_markers
 from rag.types import Citation, Source
 
 __all__ = [
@@ -43,7 +43,6 @@ _ESCAPES = str.maketrans(
     | {c: f"&#{ord(c)};" for c in "[]()*_`~!|#${}\\"}
 )
 # A citation group, as in rag.citations: [1], [1, 2], [1-3], [1; 4]; at most 3 digits; not a Markdown link.
-_GROUP = re.compile(rf"{MARKER_PATTERN}(?!\()")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _BULLET = re.compile(r"^\s*[-*•]\s+")
 _NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s+")
@@ -93,7 +92,7 @@ def _inline(text: str, titles: dict[int, str]) -> str:
     for i, part in enumerate(_BOLD.split(text)):
         pieces: list[str] = []
         cursor = 0
-        for m in _GROUP.finditer(part):
+        for m in MARKER_GROUP.finditer(part):
             pieces.append(esc(part[cursor : m.start()]))
             pieces.append(_badges(parse_markers(m.group(0)), titles))
             cursor = m.end()

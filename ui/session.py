@@ -16,12 +16,12 @@ from pydantic import SecretStr, ValidationError
 
 from rag.assistant import Turn
 from rag.exposure import check_session_llm_url
-from rag.retrieve import MODES, Filters, Mode
-from rag.settings import LLMSettings, Settings
+from rag.retrieve import Filters
+from rag.settings import LLM_PROVIDERS, LLMSettings, Settings
+from rag.types import Mode
 
-__all__ = ["PROVIDERS", "Chat", "Prefs", "prefs_from_inputs"]
+__all__ = ["Chat", "Prefs", "prefs_from_inputs"]
 
-PROVIDERS: tuple[str, ...] = ("none", "openai", "openai-compatible")
 MAX_K = 20
 MAX_TURNS = 50  # kept per session; the assistant itself reads only the last few
 _CATEGORY_SEP = re.compile(r"[\s,;]+")
@@ -32,7 +32,7 @@ class Prefs:
     """Answer settings of one session. ``llm`` None: the server's LLM configuration (or extractive mode)."""
 
     k: int = 6
-    mode: str = "hybrid"
+    mode: Mode = Mode.HYBRID
     year_min: int | None = None
     year_max: int | None = None
     categories: tuple[str, ...] = ()
@@ -41,10 +41,6 @@ class Prefs:
     @classmethod
     def defaults(cls, settings: Settings) -> Prefs:
         return cls(k=min(settings.retrieval.k, MAX_K), mode=settings.retrieval.mode)
-
-    @property
-    def retrieval_mode(self) -> Mode:
-        return self.mode  # type: ignore[return-value]  # validated against MODES in prefs_from_inputs
 
     def filters(self) -> Filters | None:
         if self.year_min is None and self.year_max is None and not self.categories:
@@ -109,9 +105,9 @@ def _llm(
     settings: Settings, provider: str, model: str, base_url: str, api_key: str, temperature: float, exposed: bool
 ) -> LLMSettings | None:
     server = settings.llm
-    provider = provider if provider in PROVIDERS else ""
+    provider = provider if provider in LLM_PROVIDERS else ""
     if not provider:
-        raise ValueError(f"LLM provider must be one of {', '.join(PROVIDERS)}")
+        raise ValueError(f"LLM provider must be one of {', '.join(LLM_PROVIDERS)}")
     model = model.strip() or server.model
     url = base_url.strip() or None
     if url is not None:
@@ -164,11 +160,10 @@ def prefs_from_inputs(
     k_int = int(k or 0)
     if not 1 <= k_int <= MAX_K:
         raise ValueError(f"top-k must be between 1 and {MAX_K}")
-    if mode not in MODES:
-        raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}")
+    retrieval_mode = Mode.parse(mode)
     lo, hi = _year(year_min, "from year"), _year(year_max, "to year")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError("'from year' is after 'to year'")
     cats = tuple(dict.fromkeys(c for c in _CATEGORY_SEP.split(categories or "") if c))
     llm = _llm(settings, provider, model or "", base_url or "", api_key or "", float(temperature or 0.0), exposed)
-    return Prefs(k=k_int, mode=mode, year_min=lo, year_max=hi, categories=cats, llm=llm)
+    return Prefs(k=k_int, mode=retrieval_mode, year_min=lo, year_max=hi, categories=cats, llm=llm)

@@ -14,20 +14,28 @@ from ingest.formats.arxiv import read_arxiv
 from ingest.formats.beir import read_beir
 from ingest.formats.common import FormatError
 from ingest.formats.detect import SUFFIXES, detect_format
+from ingest.formats.hf_pages import read_hf_pages
+from ingest.formats.sanitize import sanitize_result
 from ingest.formats.tabular import read_csv, read_jsonl
 from ingest.records import ReadResult
 
-__all__ = ["FORMATS", "SUFFIXES", "FormatError", "detect_format", "read_file", "read_paths"]
+__all__ = ["FORMATS", "READERS", "SUFFIXES", "FormatError", "detect_format", "read_file", "read_paths"]
 
-FORMATS = ("hf-pages", "jsonl", "csv", "arxiv", "beir")
+READERS: dict[str, Callable[[Path], ReadResult]] = {
+    "hf-pages": read_hf_pages,
+    "jsonl": read_jsonl,
+    "csv": read_csv,
+    "arxiv": read_arxiv,
+    "beir": read_beir,
+}
+"""Each input format's reader (the one list: CLI choices, the UI's dropdown and detection name these)."""
+FORMATS = tuple(READERS)
 
 
 def read_file(path: Path, fmt: str | None = None) -> ReadResult:
     """Read one file, detecting its format when ``fmt`` is None. Raises FormatError naming the file."""
     fmt = detect_format(path) if fmt is None else fmt
     reader = _reader(fmt, path)
-    from ingest.sanitize import sanitize_result  # imported here: ingest.sanitize reuses these readers' checks
-
     try:
         return sanitize_result(reader(path))
     except OSError as e:
@@ -80,17 +88,6 @@ def _expand(paths: Iterable[Path], errors: list[str]) -> list[Path]:
 
 
 def _reader(fmt: str, path: Path) -> Callable[[Path], ReadResult]:
-    if fmt == "hf-pages":
-        # Imported lazily: hf_pages is developed separately and the other formats must work without it.
-        from ingest.formats.hf_pages import read_hf_pages
-
-        return read_hf_pages
-    readers: dict[str, Callable[[Path], ReadResult]] = {
-        "jsonl": read_jsonl,
-        "csv": read_csv,
-        "arxiv": read_arxiv,
-        "beir": read_beir,
-    }
-    if fmt not in readers:
+    if fmt not in READERS:
         raise FormatError(f"{path.name}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return readers[fmt]
+    return READERS[fmt]

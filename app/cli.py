@@ -12,8 +12,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ingest.formats import FORMATS
 from rag.settings import Settings
 from rag.text_normalize import normalize_text
+from rag.types import Mode
 
 __all__ = ["main"]
 
@@ -77,9 +79,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     store = open_store(settings)
     info = {
         "store": settings.store.mode,
-        "location": str(settings.chroma_path)
-        if settings.store.mode == "embedded"
-        else f"{settings.store.host}:{settings.store.port}",
+        "location": settings.store_location,
         "collection": store.name,
         "embedding_model": store.model_id,
         "papers": store.paper_count(),
@@ -198,7 +198,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=_positive_int, default=None, help="papers to retrieve (default: settings)")
-    p.add_argument("--mode", choices=["hybrid", "dense", "bm25", "rrf"], default=None, help="retrieval mode")
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=None, help="retrieval mode")
     p.add_argument("--year-min", type=int, default=None)
     p.add_argument("--year-max", type=int, default=None)
     p.add_argument("--category", action="append", help="only papers in this category (repeatable: any of them)")
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="*", type=Path, help="files or directories to ingest")
     ing.add_argument(
         "--format",
-        choices=["hf-pages", "jsonl", "csv", "arxiv", "beir"],
+        choices=FORMATS,
         default=None,
         help="input format (default: detected per file)",
     )
