@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from rag.stemming import english_stemmer
+
 __all__ = [
     "COMMON_DF",
     "MAX_RARE",
@@ -64,17 +66,10 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-@cache
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def content_stems(text: str) -> set[str]:
     """Stemmed content words: lower-cased tokens of two or more characters, English stop words dropped."""
     words = [w for w in _TOKEN.findall(text.lower()) if w not in _stop_words()]
-    return set(_stemmer().stemWords(words))
+    return set(english_stemmer().stemWords(words))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 
-from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.schema import MetadataMode, TextNode
 
 from rag.chunks import ChunkId, embed_text
 from rag.sentences import split_sentences
@@ -31,7 +31,7 @@ __all__ = [
 _SPECIAL_TOKENS = 2
 
 
-CHUNKER_VERSION = "balanced-v3"  # v2: per-category flags in metadata; v3: "a.k.a." no longer ends a sentence
+CHUNKER_VERSION = "balanced-v4"  # a new version rewrites every paper's chunks on the next ingest
 
 
 def chunk_stamp(paper: Paper, max_tokens: int, prefix_title: bool) -> str:
@@ -129,7 +129,6 @@ def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title
             metadata_template="{key}: {value}",
             text_template="{metadata_str}\n\n{content}",
         )
-        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=paper.paper_id)
         nodes.append(node)
     return nodes
 

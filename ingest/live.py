@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ingest.pipeline import Ingestor, IngestReport
 from rag.assistant import Assistant
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
+from rag.protocols import Embedder
 from rag.settings import Settings
 from rag.store import ChunkStore
 
@@ -38,7 +38,9 @@ def ingest_file(
     return report
 
 
-def ensure_index(settings: Settings, store: ChunkStore, embedder: Any, echo: Callable[[str], None] = print) -> None:
+def ensure_index(
+    settings: Settings, store: ChunkStore, embedder: Embedder, echo: Callable[[str], None] = print
+) -> None:
     """First launch: ingest the bundled corpus (``settings.corpus_dir``) into an empty index, saying so."""
     if store.count() > 0:
         return

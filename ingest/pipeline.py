@@ -18,6 +18,7 @@ from ingest.plan import plan_ingest
 from rag.embeddings import embedder_identity, token_counter
 from rag.ingest_lock import ingest_lock
 from rag.lexical_sync import sync_lexical
+from rag.protocols import Embedder
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Paper
@@ -59,7 +60,7 @@ class IngestReport:
 class Ingestor:
     """Writes papers into the chunk store. Clients are passed in: built once by the caller (CLI, UI, tests)."""
 
-    def __init__(self, settings: Settings, store: ChunkStore, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings, store: ChunkStore, embedder: Embedder | None = None) -> None:
         model_id, dim = embedder_identity(settings.embedding)
         if (store.model_id, store.dim) != (model_id, dim):
             raise ValueError("store and settings disagree on the embedding model")
@@ -68,7 +69,7 @@ class Ingestor:
         self._embedder = embedder
 
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         # Built lazily: an ingest with nothing to write never loads the model (re-ingest stays ~1 s).
         if self._embedder is None:
             from rag.embeddings import build_embedder
@@ -90,14 +91,6 @@ class Ingestor:
             known_ids = self._write_papers(papers, report, progress)
             del papers
             self._sync_lexical(report, known_ids)
-        report.seconds = time.perf_counter() - start
-        return report
-
-    def ingest_papers(self, papers: list[Paper], progress: Progress | None = None) -> IngestReport:
-        start = time.perf_counter()
-        report = IngestReport(records=len(papers))
-        with ingest_lock(self.settings.data_dir):
-            self._sync_lexical(report, self._write_papers(papers, report, progress))
         report.seconds = time.perf_counter() - start
         return report
 
@@ -171,6 +164,6 @@ class Ingestor:
         return len(nodes)
 
 
-def ingest_bundled(settings: Settings, store: ChunkStore, embedder: Any) -> None:
+def ingest_bundled(settings: Settings, store: ChunkStore, embedder: Embedder) -> None:
     """The core's ``CorpusLoader`` (registered in pyproject.toml): the bundled corpus into an empty index."""
     Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])

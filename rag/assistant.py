@@ -21,9 +21,11 @@ from rag.citations import CheckedAnswer, check_answer
 from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
 from rag.markup import neutralize
 from rag.prompts import NOT_COVERED, parse_partial
+from rag.protocols import ChatModel, Embedder
 from rag.question import analyse
 from rag.retrieve import Filters, PaperHit, Retriever
 from rag.settings import Settings
+from rag.store import ChunkStore
 from rag.text_normalize import normalize_text
 from rag.topicality import Topicality
 from rag.types import Mode, Source
@@ -47,7 +49,7 @@ class AskOptions(TypedDict, total=False):
     mode: Mode | str | None
     filters: Filters | None
     history: Sequence[Turn]
-    llm: Any
+    llm: ChatModel | None
     extractive: bool
 
 
@@ -65,7 +67,7 @@ def _validate(question: str) -> str:
 def _k(k: int | None, settings: Settings) -> int:
     if k is None:
         return settings.retrieval.k
-    if k <= 0:  # 0 used to mean "the default" silently
+    if k <= 0:  # an explicit 0 is a mistake to report, not a request for the default
         raise ValueError(f"k must be at least 1 (got {k}); leave it out for the default ({settings.retrieval.k})")
     return k
 
@@ -86,7 +88,7 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
 class Assistant:
     """Grounded answers with verified citations over the indexed abstracts."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, llm: Any = None) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, llm: ChatModel | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
@@ -98,9 +100,9 @@ class Assistant:
         cls,
         settings: Settings | None = None,
         *,
-        store: Any = None,
-        embedder: Any = None,
-        llm: Any = None,
+        store: ChunkStore | None = None,
+        embedder: Embedder | None = None,
+        llm: ChatModel | None = None,
         ingest_if_empty: bool = True,
     ) -> Assistant:
         """Build clients from settings (or use the ones given); ingest the bundled corpus into an empty index."""
@@ -177,7 +179,7 @@ class Assistant:
         mode: Mode | str | None = None,
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
-        llm: Any = None,
+        llm: ChatModel | None = None,
         extractive: bool = False,
     ) -> Iterator[str | Answer]:
         """Text deltas (with an LLM), then the final, checked Answer."""
@@ -245,12 +247,12 @@ class Assistant:
         """``ask`` for async callers (runs in a worker thread: Chroma and the local model are synchronous)."""
         return await asyncio.to_thread(self.ask, question, **kwargs)
 
-    def _describe(self, llm: Any) -> str:
+    def _describe(self, llm: ChatModel | None) -> str:
         if llm is None:
             return EXTRACTIVE_NOTE
         return f"LLM: {getattr(llm, 'model', type(llm).__name__)} (per-call override)"
 
-    def _standalone(self, question: str, history: Sequence[Turn], llm: Any) -> str:
+    def _standalone(self, question: str, history: Sequence[Turn], llm: ChatModel | None) -> str:
         """Follow-ups become standalone queries: by the LLM when there is one, else deterministically."""
         if not history or llm is None:
             return standalone_query(question, history)
@@ -267,7 +269,7 @@ class Assistant:
 
     def _generate(
         self,
-        llm: Any,
+        llm: ChatModel,
         question: str,
         sources: list[Source],
         history: Sequence[Turn],

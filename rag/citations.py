@@ -10,9 +10,9 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from rag.sentences import split_sentences
+from rag.stemming import english_stemmer
 from rag.types import Citation, Source
 
 __all__ = [
@@ -110,13 +110,6 @@ def strip_markers(text: str) -> str:
     return _render(text, {})
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 @lru_cache(maxsize=4096)
 def _terms(text: str) -> dict[str, bool]:
     """Content terms of ``text`` -> whether each is a key term. Names (SimCSE, STS, LLMs, capitalised words after
@@ -135,7 +128,7 @@ def _terms(text: str) -> dict[str, bool]:
         elif (i and tok[0].isupper()) or any(c.isdigit() for c in tok) or tok[1:] != tok[1:].lower():
             terms.setdefault(low[:-1] if re.fullmatch(r"[A-Z]{2,}s", tok) else low, True)  # LLMs -> llm
         else:
-            terms.setdefault(_stemmer().stemWord(low), False)
+            terms.setdefault(english_stemmer().stemWord(low), False)
     return terms
 
 
@@ -143,11 +136,11 @@ def _forms(text: str) -> frozenset[str]:
     # Evidence terms in both exact and stemmed form, so a claim writing "simcse" (stemmed to "simcs") still matches
     # an abstract writing "SimCSE", and vice versa.
     terms = _terms(text)
-    return frozenset(terms) | frozenset(_stemmer().stemWord(t) for t in terms)
+    return frozenset(terms) | frozenset(english_stemmer().stemWord(t) for t in terms)
 
 
 def _hit(term: str, forms: frozenset[str]) -> bool:
-    return term in forms or _stemmer().stemWord(term) in forms  # "Transformers" in the claim, "Transformer" here
+    return term in forms or english_stemmer().stemWord(term) in forms  # "Transformers" in the claim, "Transformer" here
 
 
 def _recall(claim: dict[str, bool], forms: frozenset[str]) -> float:

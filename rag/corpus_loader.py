@@ -12,8 +12,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-
+    from rag.protocols import Embedder
     from rag.settings import Settings
     from rag.store import ChunkStore
 
@@ -26,7 +25,7 @@ LOADER_NAME = "bundled"
 class CorpusLoader(Protocol):
     """Ingests ``settings.corpus_dir`` into ``store`` (embedding with ``embedder``)."""
 
-    def __call__(self, settings: Settings, store: ChunkStore, embedder: BaseEmbedding) -> None: ...
+    def __call__(self, settings: Settings, store: ChunkStore, embedder: Embedder) -> None: ...
 
 
 class NoCorpusLoaderError(RuntimeError):

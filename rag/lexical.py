@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.stemming import english_stemmer
+
 __all__ = ["LexicalIndex", "fingerprint", "tokenize_pages"]
 
 _MANIFEST = "manifest.json"
@@ -28,19 +30,13 @@ def fingerprint(ids: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def tokenize_pages(pages: Iterable[tuple[list[str], list[str]]]) -> tuple[list[str], Any]:
     """(chunk ids, bm25s ``Tokenized``) of (chunk ids, texts) pages. Each page is tokenized as it arrives, so a
     corpus's texts are never all in memory (at 1.58 M chunks they were ~1.6 GB beside their tokens); the
     vocabulary grows across pages in bm25s's own ``Tokenizer``, and the index equals a one-shot bm25s build."""
     from bm25s.tokenization import Tokenized, Tokenizer
 
-    tokenizer = Tokenizer(stopwords="en", stemmer=_stemmer())
+    tokenizer = Tokenizer(stopwords="en", stemmer=english_stemmer())
     ids: list[str] = []
     tokens: list[list[int]] = []
     for page_ids, texts in pages:
@@ -103,7 +99,9 @@ class LexicalIndex:
     def _known_terms(self, query: str) -> list[str]:
         import bm25s
 
-        words = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+        words = bm25s.tokenize(
+            [query], stopwords="en", stemmer=english_stemmer(), return_ids=False, show_progress=False
+        )
         return [w for w in words[0] if w in self._bm25.vocab_dict]
 
     def attainable(self, query: str) -> float:

@@ -28,6 +28,8 @@ from rag.settings import LLM_PROVIDERS, LLMSettings
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
 
+    from rag.protocols import ChatModel
+
 __all__ = ["MAX_RETRY_AFTER", "LLMError", "build_llm", "complete_chat", "describe", "stream_chat"]
 
 log = logging.getLogger(__name__)
@@ -270,7 +272,7 @@ def _translate(exc: BaseException, llm: Any) -> LLMError:
 _RESPONSE_ERRORS = (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError, IndexError)
 
 
-def complete_chat(llm: LLM, messages: Sequence[ChatMessage]) -> str:
+def complete_chat(llm: ChatModel, messages: Sequence[ChatMessage]) -> str:
     """The LLM's whole answer to ``messages``. Raises LLMError (one clear line) on any failure or an empty answer."""
     try:
         response = llm.chat(list(messages))
@@ -285,7 +287,7 @@ def complete_chat(llm: LLM, messages: Sequence[ChatMessage]) -> str:
     return str(text)
 
 
-def stream_chat(llm: LLM, messages: Sequence[ChatMessage]) -> Iterator[str]:
+def stream_chat(llm: ChatModel, messages: Sequence[ChatMessage]) -> Iterator[str]:
     """The LLM's answer to ``messages`` as text deltas (empty deltas skipped).
 
     Raises LLMError on any failure, also mid-stream (after some deltas were yielded), or if nothing came."""

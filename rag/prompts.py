@@ -19,7 +19,9 @@ from typing import Any
 
 from llama_index.core.llms import ChatMessage, MessageRole
 
+from rag.citations import strip_markers
 from rag.markup import neutralize
+from rag.sentences import split_sentences
 from rag.types import Source, TokenCounter
 
 __all__ = [
@@ -108,9 +110,6 @@ MIN_TEXT_TOKENS = 24
 REWRITE_HISTORY_MESSAGES = 6
 REWRITE_TURN_CHARS = 600
 
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
-_ABBREVIATION_END = re.compile(r"\b(?:e\.g|i\.e|cf|vs|Fig|Figs|Eq|Eqs|Sec|Tab|No|approx|resp)\.$")
-_CITATION = re.compile(r"\s*\[\d+\](?:\[\d+\])*")
 _DELIMITER_TAG = re.compile(r"</?\s*(sources|question|conversation)\s*>", re.IGNORECASE)
 
 
@@ -186,25 +185,12 @@ def _source_header(source: Source) -> str:
     return f"[{source.n}] {_untrusted(source.title) or 'Untitled'}{SEPARATOR}"
 
 
-def _split_sentences(text: str) -> list[str]:
-    """Split after ., ! or ? + space + capital/digit, but not after "e.g.", "i.e.", "Fig." and the like."""
-    sentences: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        if not piece:
-            continue
-        if sentences and _ABBREVIATION_END.search(sentences[-1]):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        else:
-            sentences.append(piece)
-    return sentences
-
-
 def _truncate(text: str, budget: int, count_tokens: TokenCounter) -> str:
     """The longest prefix of ``text`` within ``budget`` tokens: whole sentences when at least one fits,
     else whole words; a truncated text ends with an ellipsis (counted in the budget). "" if nothing fits."""
     if count_tokens(text) <= budget:
         return text
-    sentences = _split_sentences(text)
+    sentences = split_sentences(text)
     # Whole sentences: grow while the prefix (plus the ellipsis) fits.
     best = ""
     prefix = ""
@@ -347,7 +333,7 @@ def build_messages(
 def _transcript(history: Sequence[HistoryItem]) -> str:
     lines = []
     for m in _history_messages(history)[-REWRITE_HISTORY_MESSAGES:]:
-        text = _one_line(_CITATION.sub("", m.content or ""))
+        text = _one_line(strip_markers(m.content or ""))
         if len(text) > REWRITE_TURN_CHARS:
             text = text[:REWRITE_TURN_CHARS].rsplit(" ", 1)[0] + ELLIPSIS
         who = "User" if m.role == MessageRole.USER else "Assistant"

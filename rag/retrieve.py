@@ -22,6 +22,7 @@ from rag.chunks import ChunkId
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, lexical_gate, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
+from rag.protocols import Embedder
 from rag.question import mentions, specific_terms
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -70,7 +71,7 @@ class Retriever:
     """Ranked papers for a query. Clients are passed in; ``open`` builds them from settings."""
 
     def __init__(
-        self, store: ChunkStore, lexical: LexicalIndex | LexicalView | None, embedder: Any, candidates: int = 50
+        self, store: ChunkStore, lexical: LexicalIndex | LexicalView | None, embedder: Embedder, candidates: int = 50
     ) -> None:
         if candidates <= 0:
             raise ValueError("candidates must be positive")
@@ -82,7 +83,7 @@ class Retriever:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings, store: ChunkStore | None = None, embedder: Any = None) -> Retriever:
+    def open(cls, settings: Settings, store: ChunkStore | None = None, embedder: Embedder | None = None) -> Retriever:
         from rag.embeddings import build_embedder
         from rag.store import open_store
 
@@ -214,7 +215,7 @@ class Retriever:
             if h.chunk_id not in by_id:
                 continue  # a BM25 hit on a chunk another process deleted since the index was built
             doc, raw = by_id[h.chunk_id]
-            meta = {k: v for k, v in dict(raw or {}).items() if not k.startswith("_") and k not in _INTERNAL_KEYS}
+            meta = {k: v for k, v in dict(raw or {}).items() if k not in _STORAGE_KEYS}
             title = str(meta.get("title", ""))
             n_chunks = int((raw or {}).get("n_chunks", 1) or 1)
             out.append(
@@ -223,8 +224,8 @@ class Retriever:
         return out
 
 
-# llama-index bookkeeping keys stored with every chunk; not paper metadata.
-_INTERNAL_KEYS = frozenset({"document_id", "doc_id", "ref_doc_id", "stamp", "chunk", "n_chunks", "content_hash"})
+# Stored with every chunk for the ingest's bookkeeping; not paper metadata.
+_STORAGE_KEYS = frozenset({"stamp", "chunk", "n_chunks", "content_hash"})
 
 
 class HybridRetriever(BaseRetriever):

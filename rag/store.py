@@ -254,16 +254,15 @@ class ChunkStore:
         return state
 
     def add(self, nodes: list[Any]) -> None:
-        """Write embedded llama-index nodes (upsert: re-writing a half-written paper is harmless)."""
-        from llama_index.core.schema import MetadataMode
-        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+        """Write embedded llama-index nodes: the chunk text, its vector and its flat metadata.
 
-        # ChromaVectorStore.add uses collection.add, which skips ids that already exist; a paper half-written
-        # by a killed ingest must be overwritten, so upsert with the same metadata layout llama-index reads.
+        Upsert, not llama-index's ``ChromaVectorStore.add`` (``collection.add``, which skips ids that already
+        exist): a paper half-written by a killed ingest must be overwritten. Nothing reads this collection
+        through llama-index, so its node bookkeeping (a JSON copy of every node) is not stored."""
         ids = [n.node_id for n in nodes]
         embeddings = [n.get_embedding() for n in nodes]
-        documents = [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
-        metadatas = [node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in nodes]
+        documents = [n.text for n in nodes]
+        metadatas = [dict(n.metadata) for n in nodes]
         self._call(lambda c: c.upsert(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas))
 
     def delete(self, ids: list[str]) -> None:
@@ -280,12 +279,6 @@ class ChunkStore:
         with contextlib.suppress(Exception):
             self.client.delete_collection(self.name)
         self._collection = None
-
-    def vector_store(self) -> Any:
-        """The same collection as a llama-index ChromaVectorStore (for retrievers)."""
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
-        return ChromaVectorStore(chroma_collection=self.collection)
 
 
 def open_store(settings: Settings, client: Any = None) -> ChunkStore:

@@ -18,9 +18,10 @@ memory (50 short texts, ~0.2 s).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
+
+from rag.protocols import QueryEmbedder
 
 __all__ = ["EVERYDAY_DOMAINS", "Topicality"]
 
@@ -76,10 +77,6 @@ EVERYDAY_DOMAINS: tuple[str, ...] = (
     "insurance, pensions and retirement",
     "manufacturing, factories, pipelines, oil and gas companies",
 )
-
-
-class QueryEmbedder(Protocol):
-    def get_query_embedding(self, query: str) -> list[float]: ...
 
 
 class Topicality:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import pytest
 
+from rag.protocols import Embedder
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -37,7 +39,7 @@ def _no_rag_env(monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder(models_dir: Path) -> object:
+def embedder(models_dir: Path) -> Embedder:
     """The default local embedder (OpenVINO documents, onnxruntime queries)."""
     from rag.embeddings import build_embedder
     from rag.settings import EmbeddingSettings
@@ -53,7 +55,7 @@ def bundled_settings(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 
 @pytest.fixture(scope="session")
-def bundled_index(bundled_settings: object, embedder: object) -> Iterator[tuple[object, object, object]]:
+def bundled_index(bundled_settings: object, embedder: Embedder) -> Iterator[tuple[object, object, object]]:
     """(settings, store, first ingest report) of the bundled corpus, ingested once per test session.
 
     Tests must not modify it; tests that mutate an index build their own small one."""

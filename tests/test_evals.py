@@ -30,6 +30,7 @@ from evals.metrics import (
 )
 from evals.run import BASELINE, compare, headline, load_result, run_eval, write_results
 from rag.answer import Answer
+from rag.protocols import Embedder
 from rag.types import Citation, Source
 
 TOLERANCE = 0.02  # the gate fails when a headline metric drops more than this below evals/baseline.json
@@ -173,7 +174,7 @@ def test_alce_statements_keep_their_trailing_markers() -> None:
 
 
 @pytest.fixture(scope="module")
-def test_split_result(bundled_index: tuple[Any, Any, Any], embedder: object) -> Any:
+def test_split_result(bundled_index: tuple[Any, Any, Any], embedder: Embedder) -> Any:
     from rag.assistant import Assistant
 
     settings, store, _ = bundled_index

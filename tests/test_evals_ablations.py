@@ -9,10 +9,11 @@ import pytest
 
 from evals.ablations import COLUMNS, KS, MIN_SIMILARITIES, MODES, ablation_rows, markdown
 from evals.data import CURATED, load_questions
+from rag.protocols import Embedder
 
 
 @pytest.mark.slow
-def test_ablation_sweeps(bundled_index: tuple[Any, Any, Any], embedder: object) -> None:
+def test_ablation_sweeps(bundled_index: tuple[Any, Any, Any], embedder: Embedder) -> None:
     from rag.assistant import Assistant
 
     settings, store, _ = bundled_index

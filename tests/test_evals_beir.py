@@ -14,6 +14,7 @@ import pytest
 from evals.beir import BEIR_METRICS, beir_collection, load_beir
 from evals.data import DatasetError
 from evals.metrics import ranx_scores
+from rag.protocols import Embedder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "beir_tiny"
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
@@ -155,7 +156,7 @@ def test_ranx_matches_trec_eval_with_ties_duplicates_and_graded_qrels() -> None:
 
 @pytest.mark.slow
 def test_beir_run_end_to_end_leaves_the_bundled_collection_alone(
-    bundled_index: tuple[Any, Any, Any], embedder: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundled_index: tuple[Any, Any, Any], embedder: Embedder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--beir`` pointed at the bundled index's own data dir: the fixture goes into collection beir-beir-tiny,
     the bundled ``papers`` collection and its BM25 index stay exactly as they were."""

@@ -17,6 +17,7 @@ from evals.feedback_cases import (
     write_candidates,
 )
 from rag.answer import Answer
+from rag.protocols import Embedder
 from rag.types import Citation, Source
 from ui.feedback import Vote, record_feedback
 
@@ -170,7 +171,7 @@ def test_from_feedback_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.slow
-def test_real_answers_to_candidates(bundled_index: tuple[Any, Any, Any], embedder: object, tmp_path: Path) -> None:
+def test_real_answers_to_candidates(bundled_index: tuple[Any, Any, Any], embedder: Embedder, tmp_path: Path) -> None:
     """The real chain: Assistant answers on the bundled index -> the UI's feedback writer -> candidates."""
     from rag.assistant import Assistant
 

@@ -15,6 +15,7 @@ from evals.metrics import citation_scores
 from rag.answer import Answer
 from rag.citations import support
 from rag.llms import LLMError
+from rag.protocols import Embedder
 from rag.settings import LLMSettings
 from rag.types import Citation, Source
 from tests.test_llms import Reply, Stub, _completion
@@ -131,7 +132,7 @@ def test_llm_judge_needs_a_configured_llm(capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.slow
-def test_results_name_the_judge_used(bundled_index: tuple[Any, Any, Any], embedder: object, tmp_path: Path) -> None:
+def test_results_name_the_judge_used(bundled_index: tuple[Any, Any, Any], embedder: Embedder, tmp_path: Path) -> None:
     from evals.data import CURATED, load_questions
     from evals.run import run_eval, write_results
     from rag.assistant import Assistant
@@ -176,7 +177,7 @@ def test_agreement_counts() -> None:
 
 
 @pytest.mark.slow
-def test_calibration_pairs_are_balanced_and_labelled(bundled_index: tuple[Any, Any, Any], embedder: object) -> None:
+def test_calibration_pairs_are_balanced_and_labelled(bundled_index: tuple[Any, Any, Any], embedder: Embedder) -> None:
     from evals.calibrate import _corpus_abstracts, calibrate
     from evals.data import CURATED, load_questions
     from rag.assistant import Assistant

@@ -165,9 +165,6 @@ class Handlers:
             render.notice_html(f"Settings applied: {new.summary()}.", "ok"),
         )
 
-    def default_prefs(self) -> Prefs:
-        return Prefs.defaults(self.settings)
-
     # ------------------------------------------------------------------------------------------- feedback
 
     def vote(self, chat: Chat, vote: Vote) -> str:

@@ -1,0 +1,46 @@
+"""The interfaces at the core's seams. Anything with these methods plugs in: llama-index's embeddings and LLMs
+(the bundled model, OpenAI, OpenAI-compatible servers) and the tests' in-process fakes alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseGen
+
+__all__ = ["ChatModel", "Embedder", "LexicalSearch", "QueryEmbedder"]
+
+
+class QueryEmbedder(Protocol):
+    """One question to a vector (all that retrieval-time checks such as topicality need)."""
+
+    def get_query_embedding(self, query: str) -> list[float]: ...
+
+
+@runtime_checkable
+class Embedder(QueryEmbedder, Protocol):
+    """Texts to vectors: documents in batches (ingest), one query at a time (retrieval, topicality)."""
+
+    model_name: str
+
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat LLM: the whole answer, or its text as a stream of deltas."""
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse: ...
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen: ...
+
+
+class LexicalSearch(Protocol):
+    """A BM25 index over chunk ids: ranked ``(chunk id, score)`` and the best score a query could reach."""
+
+    def search(self, query: str, k: int = 10) -> list[tuple[str, float]]: ...
+
+    def attainable(self, query: str) -> float: ...
