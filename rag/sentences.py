@@ -13,9 +13,7 @@ from functools import lru_cache
 
 __all__ = ["split_sentences"]
 
-_ABBREV_END = re.compile(
-    r"(\b(e\.g|i\.e|a\.k\.a|vs|et al|etc|cf|fig|figs|eq|eqs|sec|no|approx|resp|ca)\.)\s*$", re.I
-)
+_ABBREV_END = re.compile(r"(\b(e\.g|i\.e|a\.k\.a|vs|et al|etc|cf|fig|figs|eq|eqs|sec|no|approx|resp|ca)\.)\s*$", re.I)
 _MIN_SENTENCE_CHARS = 12
 
 

@@ -11,7 +11,7 @@ what people ask search engines about, not from any eval question) and its *margi
 A question about ML research is closer to the abstracts than to "recipes for cooking"; an everyday question
 that borrows ML words is closer to its domain. The refusal threshold on the margin is chosen on the dev split
 (docs/evals.md); the prototypes are embedded once per embedder, with the query encoder (all-MiniLM-L6-v2 is
-symmetric, and the document path would load a second runtime into a cold `rag ask`: 3.8 s -> 7.9 s), and cached in
+symmetric, and a cold `rag ask` then loads the query path only), and cached in
 memory (50 short texts, ~0.2 s).
 """
 
