@@ -129,11 +129,31 @@ def _warn_invalid(question: str, as_json: bool) -> None:
         print(f"warning: question: {problem}", file=sys.stderr)
 
 
+ASK_FORMATS = ("text", "json", "markdown", "bibtex", "csl")
+
+
+def _ask_format(args: argparse.Namespace) -> str:
+    """--format, with --json as its alias for --format json (a contradiction is a usage error)."""
+    if args.json and args.format not in (None, "json"):
+        raise ValueError(f"--json means --format json; it cannot be combined with --format {args.format}")
+    return "json" if args.json else args.format or "text"
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
+    fmt = _ask_format(args)
     assistant = _open_assistant(args)
-    _warn_invalid(args.question, args.json)
+    _warn_invalid(args.question, fmt == "json")
     answer = assistant.ask(args.question, k=args.k, mode=args.mode, filters=_filters(args))
-    _print_answer(answer, args.json)
+    if fmt in ("text", "json"):
+        _print_answer(answer, fmt == "json")
+    elif fmt == "markdown":
+        print(answer.to_markdown(), end="")
+    else:
+        exported = answer.to_bibtex() if fmt == "bibtex" else answer.to_csl_json() + "\n"
+        if not answer.citations:
+            # The export stays valid (empty .bib, "[]"); say why on stderr, where a `> refs.bib` does not catch it.
+            print(f"note: the answer cites no papers (outcome: {answer.outcome}); nothing to export", file=sys.stderr)
+        print(exported, end="")
     return EXIT_OK
 
 
@@ -227,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer one question with citations")
     ask.add_argument("question")
     _add_answer_options(ask)
+    ask.add_argument(
+        "--format",
+        choices=ASK_FORMATS,
+        default=None,
+        help="output: text (default), json (the Answer, = --json), markdown (answer + references), "
+        "bibtex or csl (CSL-JSON) for the cited papers",
+    )
     ask.set_defaults(func=_cmd_ask)
 
     chat = sub.add_parser("chat", help="interactive terminal chat with follow-up questions")
@@ -286,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(exc, file=sys.stderr)
         return EXIT_ERROR
-    as_json = bool(getattr(args, "json", False))
+    as_json = bool(getattr(args, "json", False)) or (args.command == "ask" and args.format == "json")
     try:
         return int(args.func(args))
     except (

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from rag import export
 from rag.citations import SentenceSupport
 from rag.types import Citation, Source
 
@@ -51,3 +52,16 @@ class Answer:
         """Numbered references: title and the supporting sentence."""
         lines = [f"[{c.n}] {c.title} — “{c.quote}”" for c in self.citations]
         return "\n".join(lines)
+
+    def to_bibtex(self, *, abstracts: bool = False) -> str:
+        """The cited papers as a .bib file (@misc entries, stable keys, arXiv eprint/DOI and URL when known); ""
+        when nothing is cited. ``print(assistant.ask("What is ClusterNS?").to_bibtex())``"""
+        return export.bibtex(export.cited_papers(self.citations, self.sources), abstracts=abstracts)
+
+    def to_csl_json(self, *, abstracts: bool = False) -> str:
+        """The cited papers as CSL-JSON (an array; "[]" when nothing is cited), ids equal to the BibTeX keys."""
+        return export.csl_json(export.cited_papers(self.citations, self.sources), abstracts=abstracts)
+
+    def to_markdown(self) -> str:
+        """The question, the answer and its numbered references (linked when a URL is known), as Markdown."""
+        return export.answer_markdown(self)

@@ -718,3 +718,45 @@ def test_render_partial_answer_names_what_is_missing() -> None:
     panel = render.evidence_html(partial)
     assert 'class="ev-panel partial"' in panel and "Not in the abstracts: STS-B" in panel
     assert "_Partly answered: the abstracts do not give STS-B" in render.answer_markdown(partial)
+
+
+# --------------------------------------------------------------------------------------------------- export
+
+
+def test_export_references_writes_the_latest_answers_bibtex_and_csl(tmp_path: Path) -> None:
+    from bibtexparser.entrypoint import parse_string
+
+    from rag.assistant import Turn
+    from rag.settings import Settings
+    from ui.handlers import Handlers
+    from ui.session import Chat
+
+    h = Handlers(None, Settings(data_dir=tmp_path))  # type: ignore[arg-type]  # exporting never asks the assistant
+    chat = Chat()
+    assert h.export_references(chat) == (None, None)  # nothing asked yet: the buttons download nothing
+    answer = _answer()
+    chat.add(Turn(answer.question, answer), "", "")
+    bib, csl = h.export_references(chat)
+    assert bib is not None and csl is not None
+    assert (Path(bib).name, Path(csl).name) == ("references.bib", "references-csl.json")
+    library = parse_string(Path(bib).read_text(encoding="utf-8"))
+    assert library.failed_blocks == [] and [e.key for e in library.entries] == ["evil-1"]  # cited papers only
+    assert library.entries[0].fields_dict["title"].value.startswith("Title Evil <img")
+    assert [i["id"] for i in json.loads(Path(csl).read_text(encoding="utf-8"))] == ["evil-1"]
+    assert h.export_references(chat) == (bib, csl)  # same answer, same files
+    refused = replace(answer, outcome="refused", citations=[])
+    chat.add(Turn(refused.question, refused), "", "")
+    assert h.export_references(chat) == (None, None)
+
+
+def test_download_buttons_get_the_answers_references(app_url: str) -> None:
+    s = Session(app_url).ask(GOOD_Q)
+    try:
+        bib, csl = s.client.predict(api_name="/export_references")
+        text = Path(bib).read_text(encoding="utf-8")
+        assert text.startswith("@misc{clustering-aware-negative-sampling") and f"title = {{{CLUSTER_NS}}}" in text
+        assert json.loads(Path(csl).read_text(encoding="utf-8"))[0]["title"] == CLUSTER_NS
+        s.client.predict(api_name="/clear")
+        assert s.client.predict(api_name="/export_references") == (None, None)
+    finally:
+        s.close()

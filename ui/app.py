@@ -82,6 +82,9 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
                             up = gr.Button("👍 Helpful", size="sm", variant="secondary", elem_id="vote-up")
                             down = gr.Button("👎 Not helpful", size="sm", variant="secondary", elem_id="vote-down")
                             copy = gr.Button("📋 Copy as Markdown", size="sm", variant="secondary", elem_id="copy-md")
+                            # Filled after each answer (a DownloadButton saves the file it already holds).
+                            bib = gr.DownloadButton("⬇ BibTeX", size="sm", variant="secondary", elem_id="export-bib")
+                            csl = gr.DownloadButton("⬇ CSL-JSON", size="sm", variant="secondary", elem_id="export-csl")
                             clear = gr.Button("🗑 New chat", size="sm", variant="secondary", elem_id="clear")
                     with gr.Column(scale=2, min_width=300):
                         evidence = gr.HTML(render.evidence_html(None), elem_id="evidence")
@@ -141,6 +144,7 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
                 ingest_result = gr.HTML("", elem_id="ingest-result")
 
         ask_outputs = [chatbot, evidence, searched, notice, markdown, question, chat]
+        export_kw: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
         question.submit(
             h.ask,
             [question, prefs, chat],
@@ -149,7 +153,7 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
             concurrency_limit=ASK_CONCURRENCY,
             concurrency_id="ask",
             show_progress="hidden",
-        )
+        ).then(h.export_references, chat, [bib, csl], api_name="export_references", **export_kw)
         chatbot.example_select(_example_text, None, question, api_visibility="private", queue=False).then(
             h.ask,
             [question, prefs, chat],
@@ -157,7 +161,7 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
             concurrency_id="ask",
             show_progress="hidden",
             api_visibility="private",
-        )
+        ).then(h.export_references, chat, [bib, csl], api_visibility="private", **export_kw)
         setting_inputs: list[Any] = [k, mode, year_min, year_max, categories]
         setting_inputs += [provider, model, base_url, api_key, temperature]
         gr.on(
@@ -176,8 +180,11 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
         up.click(h.vote_up, chat, notice, api_name="vote_up", concurrency_limit=None)
         down.click(h.vote_down, chat, notice, api_name="vote_down", concurrency_limit=None)
         copy.click(None, markdown, None, js=COPY_JS)
-        clear.click(h.clear, None, ask_outputs, api_name="clear", concurrency_limit=None)
-        chatbot.clear(h.clear, None, ask_outputs, api_visibility="private", concurrency_limit=None)
+        for cleared in (
+            clear.click(h.clear, None, ask_outputs, api_name="clear", concurrency_limit=None),
+            chatbot.clear(h.clear, None, ask_outputs, api_visibility="private", concurrency_limit=None),
+        ):
+            cleared.then(h.export_references, chat, [bib, csl], api_visibility="private", **export_kw)
         ingest.click(
             h.ingest,
             [upload, fmt],

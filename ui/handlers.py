@@ -7,7 +7,9 @@ as exceptions: the server keeps serving and the session keeps its state.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +28,12 @@ from ui.corpus import index_status
 from ui.feedback import Vote, record_feedback
 from ui.session import Chat, Prefs, prefs_from_inputs
 
-__all__ = ["AUTO_FORMAT", "Handlers"]
+__all__ = ["AUTO_FORMAT", "EXPORT_FILES", "Handlers"]
 
 log = logging.getLogger(__name__)
 
 AUTO_FORMAT = "auto-detect"
+EXPORT_FILES = ("references.bib", "references-csl.json")  # what the two download buttons save
 _STREAM_EVERY = 0.05  # seconds between Chatbot refreshes while an LLM streams
 
 # (chatbot messages, evidence, searched query, notice, markdown, question box, chat state)
@@ -125,6 +128,15 @@ class Handlers:
     def clear(self) -> AskOutputs:
         return ([], render.evidence_html(None), "", "", "", "", Chat())
 
+    def export_references(self, chat: Chat) -> tuple[str | None, str | None]:
+        """(BibTeX file, CSL-JSON file) of the latest answer's cited papers, for the two download buttons;
+        (None, None) before any answer or when it cites nothing (the buttons then download nothing)."""
+        answer = chat.turns[-1].answer if chat.turns else None
+        if answer is None or not answer.citations:
+            return None, None
+        bib_name, csl_name = EXPORT_FILES
+        return _export_file(bib_name, answer.to_bibtex()), _export_file(csl_name, answer.to_csl_json())
+
     # ------------------------------------------------------------------------------------------- settings
 
     def apply_settings(
@@ -213,3 +225,17 @@ def _bot(content: str) -> dict[str, str]:
 
 def _skip(n: int) -> tuple[Any, ...]:
     return tuple(gr.skip() for _ in range(n))
+
+
+def _export_file(name: str, text: str) -> str:
+    """Write ``text`` as ``name`` in a folder named for its content, under the system temp dir (where Gradio may
+    serve files from): concurrent sessions never overwrite each other's file, and the download keeps the name."""
+    data = text.encode("utf-8")
+    folder = Path(tempfile.gettempdir()) / "paper-rag-exports" / hashlib.sha1(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        tmp = folder / f".{name}.{time.monotonic_ns()}"
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a concurrent download never reads half a file
+    return str(path)

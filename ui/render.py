@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from rag import export
 from rag.answer import Answer
 from rag.citations import MARKER_GROUP, parse_markers
 from rag.types import Citation, Source
@@ -47,7 +48,6 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _BULLET = re.compile(r"^\s*[-*•]\s+")
 _NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s+")
-_ARXIV_ID = re.compile(r"^(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})(v\d+)?$")
 _EMPTY_EVIDENCE = (
     '<div class="ev-panel ev-empty"><div class="ev-head">Evidence</div><p>Each paper an answer cites appears here: '
     "its title, where to find it, and the sentence of its abstract that supports the answer, highlighted.</p></div>"
@@ -64,15 +64,7 @@ def esc(text: object) -> str:
 
 def paper_link(metadata: dict[str, str | int]) -> str | None:
     """An http(s) URL for the paper (its ``url``, else its arXiv id), or None. Other schemes are never linked."""
-    url = str(metadata.get("url") or "").strip()
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and parts.netloc and not any(c.isspace() for c in url):
-            return url
-    arxiv = str(metadata.get("arxiv_id") or "").strip()
-    if arxiv and _ARXIV_ID.match(arxiv):
-        return f"https://arxiv.org/abs/{arxiv}"
-    return None
+    return export.paper_url(metadata)
 
 
 # --------------------------------------------------------------------------------------------------- answer text
@@ -306,21 +298,7 @@ def evidence_html(answer: Answer | None) -> str:
 
 def answer_markdown(answer: Answer) -> str:
     """The answer with its references, as Markdown to copy (plain text: nothing here is rendered by us)."""
-    lines = [f"**Question:** {answer.question}", "", answer.text.strip()]
-    if answer.outcome == "partial":
-        lines += ["", f"_Partly answered: the abstracts do not give {answer.missing}._"]
-    by_id = {s.paper_id: s for s in answer.sources}
-    if answer.citations:
-        lines += ["", "**References**", ""]
-        for c in answer.citations:
-            src = by_id.get(c.paper_id)
-            link = paper_link(src.metadata) if src else None
-            title = f"[{c.title}]({link})" if link else c.title
-            quote = f" — “{c.quote}”" if c.quote else ""
-            lines.append(f"[{c.n}] {title}{quote}")
-    elif answer.refused and answer.sources:
-        lines += ["", "**Nearest papers**", ""] + [f"- {s.title}" for s in answer.sources[:5]]
-    return "\n".join(lines).strip() + "\n"
+    return answer.to_markdown()
 
 
 # --------------------------------------------------------------------------------------------------- corpus tab
