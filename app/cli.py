@@ -191,6 +191,23 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from app.serve import check_serve_bind, serve
+
+    settings = _settings(args)
+    host = args.host or settings.serve.host
+    check_serve_bind(host, bool(args.api_key) or settings.serve.api_key is not None)  # fail before the slow start
+    serve(settings, host=args.host, port=args.port, api_key=args.api_key)
+    return EXIT_OK
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from app.serve import serve_mcp
+
+    serve_mcp(_settings(args), port=args.port)
+    return EXIT_OK
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from evals.run import main as eval_main
 
@@ -278,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a non-loopback --host with no login: anyone reaching the port can ask, upload and use the LLM",
     )
     ui.set_defaults(func=_cmd_ui)
+
+    srv = sub.add_parser("serve", help="the HTTP API: OpenAI-compatible chat completions, search, papers (docs/api.md)")
+    srv.add_argument("--host", default=None, help="interface to bind (default: 127.0.0.1 only; beyond it needs a key)")
+    srv.add_argument("--port", type=int, default=None, help="port (default 7861)")
+    srv.add_argument("--api-key", default=None, help="bearer key clients must send (default: RAG_SERVE__API_KEY)")
+    srv.set_defaults(func=_cmd_serve)
+
+    mcp = sub.add_parser("mcp", help="an MCP server (stdio; streamable HTTP on 127.0.0.1 with --port): docs/api.md")
+    mcp.add_argument("--port", type=int, default=None, help="serve streamable HTTP on this loopback port")
+    mcp.set_defaults(func=_cmd_mcp)
 
     st = sub.add_parser("status", help="what the index holds")
     st.set_defaults(func=_cmd_status)

@@ -42,8 +42,13 @@ class Answer:
         """True exactly when the outcome is "refused"."""
         return self.outcome == "refused"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "refused": self.refused}
+    def to_dict(self, *, sentences: bool = True) -> dict[str, Any]:
+        """Everything as JSON-ready data; ``sentences=False`` leaves out the per-sentence support scores (large;
+        the citations carry their own), as the HTTP API and the MCP server send it."""
+        data = {**asdict(self), "refused": self.refused}
+        if not sentences:
+            del data["sentences"]
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -62,6 +67,7 @@ class Answer:
         """The cited papers as CSL-JSON (an array; "[]" when nothing is cited), ids equal to the BibTeX keys."""
         return export.csl_json(export.cited_papers(self.citations, self.sources), abstracts=abstracts)
 
-    def to_markdown(self) -> str:
-        """The question, the answer and its numbered references (linked when a URL is known), as Markdown."""
-        return export.answer_markdown(self)
+    def to_markdown(self, *, question: bool = True) -> str:
+        """The question (unless ``question=False``), the answer and its numbered references (linked when a URL is
+        known), as Markdown."""
+        return export.answer_markdown(self, question=question)

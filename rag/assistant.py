@@ -28,7 +28,7 @@ from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.text_normalize import normalize_text
 from rag.topicality import Topicality
-from rag.types import Mode, Source
+from rag.types import Mode, Paper, Source
 
 __all__ = ["MAX_QUESTION_CHARS", "AskOptions", "Assistant", "Conversation", "Turn"]
 
@@ -138,6 +138,10 @@ class Assistant:
         return self.retriever.retrieve(
             _validate(query), _k(k, self.settings), mode or self.settings.retrieval.mode, filters
         )
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """One indexed paper (title, abstract, metadata) by id; None if it is not in the index."""
+        return self.retriever.paper(paper_id)
 
     def evidence(
         self,

@@ -348,9 +348,11 @@ class AnswerLike(Protocol):
     def sources(self) -> list[Source]: ...
 
 
-def answer_markdown(answer: AnswerLike) -> str:
-    """The question, the answer and its numbered references (linked when a URL is known), as Markdown."""
-    lines = [f"**Question:** {answer.question}", "", answer.text.strip()]
+def answer_markdown(answer: AnswerLike, *, question: bool = True) -> str:
+    """The question (unless ``question=False``: a chat reply), the answer and its numbered references (linked when
+    a URL is known), as Markdown."""
+    lines = [f"**Question:** {answer.question}", ""] if question else []
+    lines.append(answer.text.strip())
     if answer.outcome == "partial":
         lines += ["", f"_Partly answered: the abstracts do not give {answer.missing}._"]
     by_id = {s.paper_id: s for s in answer.sources}

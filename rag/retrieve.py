@@ -26,7 +26,7 @@ from rag.protocols import Embedder
 from rag.question import mentions, specific_terms
 from rag.settings import Settings
 from rag.store import ChunkStore
-from rag.types import Mode
+from rag.types import Mode, Paper
 
 __all__ = ["Filters", "HybridRetriever", "PaperHit", "Retriever"]
 
@@ -206,6 +206,20 @@ class Retriever:
         for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
             parts.setdefault(str(meta["paper_id"]), []).append((int(meta.get("chunk", 0)), doc or ""))
         return {pid: " ".join(text for _, text in sorted(chunks)) for pid, chunks in parts.items()}
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """One indexed paper by id (its abstract reassembled from its chunks), or None if it is not indexed."""
+        got = self.store.get(where={"paper_id": paper_id}, include=["documents", "metadatas"])
+        chunks = sorted(
+            (
+                (int(meta.get("chunk", 0)), doc or "", meta)
+                for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+            ),
+            key=lambda c: c[0],
+        )
+        if not chunks:
+            return None
+        return Paper.from_metadata(dict(chunks[0][2]), " ".join(text for _, text, _ in chunks))
 
     def _hydrate(
         self, hits: list[Hit], dense_best: dict[str, float], by_id: dict[str, tuple[str, dict[str, Any]]]

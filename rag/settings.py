@@ -32,6 +32,7 @@ __all__ = [
     "LLMProvider",
     "LLMSettings",
     "RetrievalSettings",
+    "ServeSettings",
     "Settings",
     "StoreSettings",
     "UISettings",
@@ -209,6 +210,20 @@ class UISettings(_Section):
     )
 
 
+class ServeSettings(_Section):
+    """`rag serve`: the OpenAI-compatible HTTP API (docs/api.md)."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; beyond loopback an api_key is required.")
+    port: int = Field(7861, gt=0, lt=65536, description="Port of the HTTP API.")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key every request must send (Authorization: Bearer KEY); required off loopback."
+    )
+    model_name: str = Field("paper-rag", description="The one model id `GET /v1/models` lists.")
+    max_body_bytes: int = Field(
+        1_000_000, gt=0, description="Largest request body accepted (413 above it): a long chat history fits."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -231,6 +246,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     ui: UISettings = Field(default_factory=UISettings)  # type: ignore[arg-type]
+    serve: ServeSettings = Field(default_factory=ServeSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

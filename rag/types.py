@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = ["Mode", "Paper", "TokenCounter"]
 
@@ -69,6 +70,27 @@ class Paper:
         )
         # surrogatepass: a Paper built around ingest's normaliser must still hash, not crash the run.
         return hashlib.sha1(payload.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], abstract: str) -> Paper:
+        """The paper back from one of its chunks' stored metadata (the inverse of ``chroma_metadata``)."""
+
+        def split(key: str, sep: str) -> tuple[str, ...]:
+            return tuple(part.strip() for part in str(meta.get(key) or "").split(sep) if part.strip())
+
+        year = meta.get("year")
+        return cls(
+            paper_id=str(meta["paper_id"]),
+            title=str(meta.get("title", "")),
+            abstract=abstract,
+            sources=split("sources", ","),
+            authors=split("authors", ", "),
+            year=int(year) if isinstance(year, int | float) and not isinstance(year, bool) else None,
+            url=str(meta["url"]) if meta.get("url") else None,
+            arxiv_id=str(meta["arxiv_id"]) if meta.get("arxiv_id") else None,
+            categories=split("categories", " "),
+            content_hash=str(meta.get("content_hash", "")),
+        )
 
     def chroma_metadata(self) -> dict[str, str | int]:
         """Flat metadata for Chroma (scalar values only); lists are joined so `$contains`-style filters work."""
