@@ -141,6 +141,14 @@ def fake_assistant(fake_index: FakeIndex, fake_embedder: FakeEmbedding) -> Assis
     return Assistant.open(fake_index.settings, store=fake_index.store, embedder=fake_embedder)
 
 
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OpenAI SDK's retry backoff (0.5 s doubling to 8 s, ~14 s for 5 retries) shrunk; the attempts stay the
+    same. For tests that count attempts, not the ones that time a server-requested Retry-After."""
+    monkeypatch.setattr("openai._base_client.INITIAL_RETRY_DELAY", 0.001)
+    monkeypatch.setattr("openai._base_client.MAX_RETRY_DELAY", 0.001)
+
+
 def free_port() -> int:
     import socket
 

@@ -238,6 +238,7 @@ def test_long_retry_after_fails_fast() -> None:
     assert elapsed < 5
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_persistent_500_is_reported() -> None:
     with Stub(Reply(status=500, body=b'{"error": {"message": "kaboom: out of memory"}}')) as stub:
         llm = build_llm(_compatible(stub.base_url, max_retries=2))
@@ -252,6 +253,7 @@ def test_persistent_500_is_reported() -> None:
     assert elapsed < HANG_GUARD_S
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_500_then_success_is_retried() -> None:
     with Stub(Reply(status=503, body=b"busy", content_type="text/plain"), Reply()) as stub:
         llm = build_llm(_compatible(stub.base_url, max_retries=1))
@@ -302,6 +304,7 @@ def test_empty_answer_is_reported() -> None:
     assert "empty answer" in str(error)
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_connection_refused_is_reported() -> None:
     base_url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     llm = build_llm(_compatible(base_url, max_retries=1))
