@@ -40,8 +40,11 @@ in conftest.py), so a store opened from those settings accepts the fake's vector
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from has have how in into is it its of on or our that the their "
-    "them these they this to was we were what when which who why will with".split()
+    re.findall(
+        r"\w+",
+        "a an and are as at be by can do does for from has have how in into is it its of on or our that the their "
+        "them these they this to was we were what when which who why will with",
+    )
 )
 
 
@@ -164,7 +167,9 @@ class FakeLLM(CustomLLM):
         return gen()
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(text=self.chat([ChatMessage(role=MessageRole.USER, content=prompt)]).message.content or "")
+        return CompletionResponse(
+            text=self.chat([ChatMessage(role=MessageRole.USER, content=prompt)]).message.content or ""
+        )
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         text = self.complete(prompt).text
