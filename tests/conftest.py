@@ -1,4 +1,6 @@
-"""Shared fixtures: one real embedding model and one ingested bundled index for the whole session."""
+"""Shared fixtures. Fast: a fake embedder and LLM (tests/fakes.py) and a small index of bundled papers built with
+them. Slow (``-m slow``): one real embedding model and one ingested bundled index for the whole session, and the
+real Chroma and llama.cpp servers."""
 
 from __future__ import annotations
 
@@ -10,17 +12,33 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
 from rag.protocols import Embedder
+from tests.fakes import FakeEmbedding, write_corpus_subset
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
+    from rag.settings import Settings
+    from rag.store import ChunkStore
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data" / "hf-papers"
+
+
+SLOW_MARKERS = ("server", "browser", "llm_server")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: a real server or browser is never part of the fast loop
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +83,71 @@ def bundled_index(bundled_settings: object, embedder: Embedder) -> Iterator[tupl
     store = open_store(bundled_settings)  # type: ignore[arg-type]
     report = Ingestor(bundled_settings, store, embedder).ingest_paths([BUNDLED])  # type: ignore[arg-type]
     yield bundled_settings, store, report
+
+
+# Papers of the fast index: those the fast tests name, plus enough others that retrieval has something to rank.
+FAKE_INDEX_TITLES = (
+    "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation",
+    "SimCSE: Simple Contrastive Learning of Sentence Embeddings",
+    "YOLOv9",
+    "wav2vec: Unsupervised Pre-training",
+    "NoProp",
+    "DiffRoll",
+    "Representation Surgery for Multi-Task Model Merging",
+)
+FAKE_INDEX_OTHERS = 33
+
+
+def fake_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings of an index embedded by ``FakeEmbedding``: the collection records the ``hash`` provider's identity
+    (also a model-free, 384-dimensional embedding), so nothing in the fast loop can load the real model."""
+    from rag.settings import Settings
+
+    return Settings(data_dir=data_dir, embedding={"provider": "hash"}, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> FakeEmbedding:
+    return FakeEmbedding()
+
+
+class FakeIndex(NamedTuple):
+    settings: Settings
+    store: ChunkStore
+    corpus: Path  # the JSONL it was ingested from
+    paper_ids: list[str]
+
+
+@pytest.fixture(scope="session")
+def fake_index(tmp_path_factory: pytest.TempPathFactory, fake_embedder: FakeEmbedding) -> FakeIndex:
+    """Forty bundled papers in embedded Chroma, embedded by the fake (about a second); tests must not modify it."""
+    from ingest.pipeline import Ingestor
+    from rag.store import open_store
+
+    root = tmp_path_factory.mktemp("fake-index")
+    corpus = root / "papers.jsonl"
+    ids = write_corpus_subset(BUNDLED, corpus, FAKE_INDEX_TITLES, FAKE_INDEX_OTHERS)
+    settings = fake_settings(root / "data", corpus_dir=corpus)
+    store = open_store(settings)
+    report = Ingestor(settings, store, fake_embedder).ingest_paths([corpus])
+    assert report.ok and report.new == len(ids), report.summary()
+    return FakeIndex(settings, store, corpus, ids)
+
+
+@pytest.fixture(scope="session")
+def fake_assistant(fake_index: FakeIndex, fake_embedder: FakeEmbedding) -> Assistant:
+    """Extractive mode (no LLM) on the fake index; pass ``llm=FakeLLM(...)`` per call for the LLM path."""
+    from rag.assistant import Assistant
+
+    return Assistant.open(fake_index.settings, store=fake_index.store, embedder=fake_embedder)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OpenAI SDK's retry backoff (0.5 s doubling to 8 s, ~14 s for 5 retries) shrunk; the attempts stay the
+    same. For tests that count attempts, not the ones that time a server-requested Retry-After."""
+    monkeypatch.setattr("openai._base_client.INITIAL_RETRY_DELAY", 0.001)
+    monkeypatch.setattr("openai._base_client.MAX_RETRY_DELAY", 0.001)
 
 
 def free_port() -> int:

@@ -44,6 +44,7 @@ def test_balanced_groups_rejects_oversized_item() -> None:
         balanced_groups([300], 256)
 
 
+@pytest.mark.slow  # the whole bundled corpus, twice
 @pytest.mark.parametrize("max_tokens", [256, 128])
 def test_every_sentence_of_every_abstract_is_embeddable(papers: list[Paper], max_tokens: int) -> None:
     count = token_counter()
@@ -59,6 +60,7 @@ def test_every_sentence_of_every_abstract_is_embeddable(papers: list[Paper], max
         assert len({n.node_id for n in nodes}) == len(nodes)
 
 
+@pytest.mark.slow  # the whole bundled corpus
 def test_chunk_sizes_are_balanced(papers: list[Paper]) -> None:
     count = token_counter()
     ratios = []

@@ -97,6 +97,7 @@ def test_loader_rejects_unknown_types_and_splits(tmp_path: Path) -> None:
 # --- metrics -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ranx JIT-compiles its numba kernels in every process: ~15 s
 def test_retrieval_metrics_duplicates_count_once_at_best_rank() -> None:
     scores = retrieval_scores({"q": ["a", "b"]}, {"q": ["x", "a", "a", "b"]})["q"]
     # deduplicated ranking x, a, b: DCG = 1/log2(3) + 1/log2(4), ideal = 1 + 1/log2(3)
@@ -106,6 +107,7 @@ def test_retrieval_metrics_duplicates_count_once_at_best_rank() -> None:
     assert scores["recall@5"] == 1.0 and scores["hit_rate@1"] == 0.0
 
 
+@pytest.mark.slow  # ranx JIT-compiles its numba kernels in every process: ~15 s
 def test_retrieval_metrics_keep_system_order_on_ties_and_skip_unanswerable() -> None:
     # the system's order is the ranking even if its raw scores tie: gold second -> MRR 0.5, whatever the ids sort as
     out = retrieval_scores({"q1": ["b"], "q2": [], "q3": ["z"]}, {"q1": ["c", "b", "a"], "q3": []})

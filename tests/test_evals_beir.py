@@ -114,6 +114,7 @@ def test_collection_names_are_valid_chroma_names() -> None:
 # --- metrics against trec_eval -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ranx JIT-compiles its numba kernels in every process: ~15 s
 def test_ranx_matches_trec_eval_with_ties_duplicates_and_graded_qrels() -> None:
     """Expected values were produced once by trec_eval itself (pytrec-eval-terrier 0.5.11: ``ndcg_cut.10``,
     ``recall.10``, ``recall.100``, and ``recip_rank`` on the run cut at 10) from the same rankings written as a

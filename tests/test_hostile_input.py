@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from app.cli import main
 from ingest.conflicts import id_conflicts
 from ingest.formats import read_paths
 from ingest.pipeline import Ingestor
@@ -156,13 +157,16 @@ class _NoProgress:
         (["ingest", "--json", "--format", "pdf"], "invalid choice"),
     ],
 )
-def test_usage_errors_exit_2_and_are_json_under_json(tmp_path: Path, args: list[str], message: str) -> None:
-    res = run_cli(args, tmp_path / "data")
-    assert res.returncode == 2
+def test_usage_errors_exit_2_and_are_json_under_json(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process (`python -m rag` is `sys.exit(main())`; the subprocess runs are the slow tests below).
+    assert main(args) == 2
+    out, err = capsys.readouterr()
     if "--json" in args:
-        assert message in json.loads(res.stdout)["error"] and res.stderr == ""
+        assert message in json.loads(out)["error"] and err == ""
     else:
-        assert message in res.stderr and res.stdout == ""
+        assert message in err and out == ""
 
 
 # ------------------------------------------------------------------------------------------- questions

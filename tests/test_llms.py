@@ -179,13 +179,14 @@ def test_stub_success_complete_and_stream() -> None:
     assert [m["role"] for m in sent["messages"]] == ["system", "user"]
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_timeout_is_retried_then_reported() -> None:
     with Stub(Reply(delay=3.0)) as stub:
-        llm = build_llm(_compatible(stub.base_url, timeout=1.0, max_retries=1))
+        llm = build_llm(_compatible(stub.base_url, timeout=0.3, max_retries=1))
         assert llm is not None
         error, elapsed = _timed(complete_chat, llm, MESSAGES)
     assert isinstance(error, LLMError)
-    assert str(error).startswith(f"the LLM at {stub.base_url} did not answer within 1 s (2 attempts)")
+    assert str(error).startswith(f"the LLM at {stub.base_url} did not answer within 0.3 s (2 attempts)")
     assert "timed out" in str(error)
     assert len(stub.requests) == 2  # the first attempt and one retry
     assert elapsed < HANG_GUARD_S
@@ -193,7 +194,7 @@ def test_timeout_is_retried_then_reported() -> None:
 
 def test_timeout_while_streaming() -> None:
     with Stub(Reply(delay=3.0)) as stub:
-        llm = build_llm(_compatible(stub.base_url, timeout=1.0, max_retries=0))
+        llm = build_llm(_compatible(stub.base_url, timeout=0.3, max_retries=0))
         assert llm is not None
         error, elapsed = _timed(lambda: list(stream_chat(llm, MESSAGES)))
     assert isinstance(error, LLMError)
@@ -238,6 +239,7 @@ def test_long_retry_after_fails_fast() -> None:
     assert elapsed < 5
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_persistent_500_is_reported() -> None:
     with Stub(Reply(status=500, body=b'{"error": {"message": "kaboom: out of memory"}}')) as stub:
         llm = build_llm(_compatible(stub.base_url, max_retries=2))
@@ -252,6 +254,7 @@ def test_persistent_500_is_reported() -> None:
     assert elapsed < HANG_GUARD_S
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_500_then_success_is_retried() -> None:
     with Stub(Reply(status=503, body=b"busy", content_type="text/plain"), Reply()) as stub:
         llm = build_llm(_compatible(stub.base_url, max_retries=1))
@@ -302,6 +305,7 @@ def test_empty_answer_is_reported() -> None:
     assert "empty answer" in str(error)
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_connection_refused_is_reported() -> None:
     base_url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     llm = build_llm(_compatible(base_url, max_retries=1))

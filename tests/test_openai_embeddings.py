@@ -172,13 +172,6 @@ class EmbeddingStub(Stub):
         return self
 
 
-@pytest.fixture
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK's retry backoff (0.5 s doubling to 8 s, ~14 s for 5 retries) shrunk; the attempts stay the same."""
-    monkeypatch.setattr("openai._base_client.INITIAL_RETRY_DELAY", 0.001)
-    monkeypatch.setattr("openai._base_client.MAX_RETRY_DELAY", 0.001)
-
-
 def _stub_settings(data_dir: Path, base_url: str, **store: Any) -> Settings:
     embedding = _openai(base_url, STUB_MODEL, STUB_DIM, openai_api_key=SECRET)
     return Settings(data_dir=data_dir, embedding=embedding, store=store)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: pure fusion rules, then the real index (bundled corpus, real model, real Chroma)."""
+"""Hybrid retrieval: pure fusion rules, the retriever's plumbing on the fake index, then retrieval quality on the
+real index (bundled corpus, real model, real Chroma; slow)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore
 from rag.retrieve import Filters, HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.store import open_store
-from tests.conftest import BUNDLED
+from tests.conftest import BUNDLED, FakeIndex
+from tests.fakes import FakeEmbedding
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_NS = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
@@ -169,13 +171,13 @@ def test_filters_apply_to_both_sides(tmp_path: Path, embedder: Any) -> None:
     assert len(gets) == 1 and gets[0]["where"] is not None, gets
 
 
-def test_lexical_view_reads_the_published_fingerprint_at_most_once_per_refresh(bundled_index: Any) -> None:
+def test_lexical_view_reads_the_published_fingerprint_at_most_once_per_refresh(fake_index: FakeIndex) -> None:
     """Per query the BM25 freshness check is one metadata read every `lexical_refresh` seconds, not one per query;
     an unchanged collection never triggers a rebuild."""
     from rag.lexical import LexicalIndex
     from rag.lexical_sync import LexicalView
 
-    settings, store, _ = bundled_index
+    settings, store = fake_index.settings, fake_index.store
     index = LexicalIndex.load(settings.bm25_path)
     assert store.published_fingerprint() == index.fingerprint  # published by the session's ingest
     now = [0.0]
@@ -196,8 +198,9 @@ def test_lexical_view_reads_the_published_fingerprint_at_most_once_per_refresh(b
     assert reads == [0.0, 10.0, 25.0]
 
 
-def test_abstracts_are_reassembled_whole_from_chunk_ids(retriever: Retriever) -> None:
+def test_abstracts_are_reassembled_whole_from_chunk_ids(fake_index: FakeIndex, fake_embedder: FakeEmbedding) -> None:
     papers = {p.paper_id: p for p in dedup(read_paths([BUNDLED])[0].records)}
+    retriever = Retriever.open(fake_index.settings, fake_index.store, fake_embedder)
     hits = retriever.retrieve("contrastive sentence embeddings with hard negatives from clustering", k=10)
     assert any(h.n_chunks > 1 for h in hits)  # multi-chunk papers are among them
     abstracts = retriever.abstracts(hits)

@@ -1,6 +1,7 @@
 """The Gradio UI: ui.render's HTML safety (unit tests), then the real app served on a free port and driven through
 gradio_client exactly as a browser session would: ask, follow up, refusal, settings, feedback, uploads, bad input,
-basic auth, and 20 concurrent sessions."""
+basic auth, and 20 concurrent sessions. The served app runs on the real model and the bundled index (slow); the
+same handler logic on fakes is test_ui_handlers.py."""
 
 from __future__ import annotations
 
@@ -322,6 +323,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator
         yield url, assistant
 
 
+@pytest.mark.slow
 def test_page_serves_title_examples_and_mode_line(app_url: str) -> None:
     with urllib.request.urlopen(app_url, timeout=30) as r:
         assert r.status == 200 and "<!doctype html>" in r.read().decode().lower()
@@ -338,6 +340,7 @@ def test_page_serves_title_examples_and_mode_line(app_url: str) -> None:
     assert all(json.dumps(q)[1:-1] in config for q in EXAMPLES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("question", [GOOD_Q, *__import__("ui.app", fromlist=["EXAMPLES"]).EXAMPLES[1:]])
 def test_example_questions_are_answered_with_evidence(app_url: str, question: str) -> None:
     s = Session(app_url).ask(question)
@@ -356,6 +359,7 @@ def test_example_questions_are_answered_with_evidence(app_url: str, question: st
         s.close()
 
 
+@pytest.mark.slow
 def test_follow_up_uses_this_sessions_history_only(app_url: str) -> None:
     a, b = Session(app_url), Session(app_url)
     try:
@@ -379,6 +383,7 @@ def test_follow_up_uses_this_sessions_history_only(app_url: str) -> None:
         b.close()
 
 
+@pytest.mark.slow
 def test_refusal_is_shown_as_such_with_nearest_papers(app_url: str) -> None:
     s = Session(app_url).ask(OFF_TOPIC_Q)
     try:
@@ -392,6 +397,7 @@ def test_refusal_is_shown_as_such_with_nearest_papers(app_url: str) -> None:
         s.close()
 
 
+@pytest.mark.slow
 def test_bad_questions_get_clear_messages_and_the_session_goes_on(app_url: str) -> None:
     s = Session(app_url)
     try:
@@ -405,6 +411,7 @@ def test_bad_questions_get_clear_messages_and_the_session_goes_on(app_url: str) 
         s.close()
 
 
+@pytest.mark.slow
 def test_settings_are_per_session(app_url: str) -> None:
     a, b = Session(app_url), Session(app_url)
     try:
@@ -427,6 +434,7 @@ def test_settings_are_per_session(app_url: str) -> None:
         b.close()
 
 
+@pytest.mark.slow
 def test_api_key_is_never_echoed_logged_or_stored(
     app_url: str, bundled_index: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -451,6 +459,7 @@ def test_api_key_is_never_echoed_logged_or_stored(
     assert secret not in out + err + caplog.text
 
 
+@pytest.mark.slow
 def test_feedback_is_appended_with_question_answer_citations_vote(app_url: str, bundled_index: Any) -> None:
     path = bundled_index[0].data_dir / "feedback.jsonl"
     before = path.read_text().splitlines() if path.exists() else []
@@ -470,6 +479,7 @@ def test_feedback_is_appended_with_question_answer_citations_vote(app_url: str, 
     assert set(r) == {"timestamp", "vote", "question", "query", "answer", "refused", "outcome", "mode", "citations"}
 
 
+@pytest.mark.slow
 def test_upload_jsonl_then_its_paper_is_retrievable(scratch: tuple[str, Any], tmp_path: Path) -> None:
     url, assistant = scratch
     upload = tmp_path / "new-papers.jsonl"
@@ -504,6 +514,7 @@ def test_upload_jsonl_then_its_paper_is_retrievable(scratch: tuple[str, Any], tm
         ("junk.jsonl", b"this is not json\nnor is this\n", "junk.jsonl"),
     ],
 )
+@pytest.mark.slow
 def test_bad_uploads_are_reported_and_nothing_is_lost(
     scratch: tuple[str, Any], tmp_path: Path, name: str, content: bytes, message: str
 ) -> None:
@@ -522,6 +533,7 @@ def test_bad_uploads_are_reported_and_nothing_is_lost(
         s.close()
 
 
+@pytest.mark.slow
 @pytest.mark.llm_server
 def test_llm_answers_stream_into_the_chat(app_url: str, llama_server: str) -> None:
     """Per-session LLM settings against a real llama.cpp server: the chat shows the text as it streams."""
@@ -545,6 +557,7 @@ def test_llm_answers_stream_into_the_chat(app_url: str, llama_server: str) -> No
         s.close()
 
 
+@pytest.mark.slow
 def test_launch_indexes_an_empty_index_first_and_serves_behind_the_login_form(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -656,6 +669,7 @@ LOAD = [
 ]
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_sessions(app_url: str, bundled_assistant: Any) -> None:
     """20 sessions at once, each its own gradio_client Client with its own top-k: each asks its own question and
     then a follow-up. Every answer's top citation is that session's paper, every evidence panel shows that
