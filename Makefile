@@ -29,8 +29,9 @@ run: $(VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check rag ingest ui evals tests benchmarks
-	$(BIN)/mypy rag ingest ui evals tests benchmarks
+	$(BIN)/ruff format --check rag ingest ui evals app tests benchmarks
+	$(BIN)/mypy rag ingest ui evals app tests benchmarks
+	$(BIN)/lint-imports  # the layers import one way (docs/architecture.md)
 
 test: lint chromium
 	$(BIN)/pytest

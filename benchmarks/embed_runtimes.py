@@ -28,12 +28,12 @@ def chunk_texts() -> list[str]:
     from ingest.chunk import chunk_paper, node_embed_text
     from ingest.dedup import dedup
     from ingest.formats import read_paths
-    from rag.embeddings import token_counter
+    from rag.embeddings import wordpiece_counter
     from rag.settings import Settings
 
     settings = Settings()
     read, _ = read_paths([settings.corpus_dir])
-    cfg, count = settings.chunking, token_counter()
+    cfg, count = settings.chunking, wordpiece_counter()
     return [
         node_embed_text(n) for p in dedup(read.records) for n in chunk_paper(p, cfg.max_tokens, count, cfg.prefix_title)
     ]

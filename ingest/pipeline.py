@@ -15,7 +15,7 @@ from ingest.conflicts import id_conflicts
 from ingest.dedup import dedup
 from ingest.formats import read_paths
 from ingest.plan import plan_ingest
-from rag.embeddings import embedder_identity, token_counter
+from rag.embeddings import embedder_identity, wordpiece_counter
 from rag.ingest_lock import ingest_lock
 from rag.lexical_sync import sync_lexical
 from rag.protocols import Embedder
@@ -113,7 +113,7 @@ class Ingestor:
         if plan.write and hasattr(self.embedder, "load"):
             # Load the model while the first papers are chunked (hides ~2 s of sentence splitting).
             threading.Thread(target=self.embedder.load, daemon=True).start()
-        count = token_counter()
+        count = wordpiece_counter()
         batch: list[Any] = []
         if progress:
             progress(0, len(plan.write))

@@ -16,6 +16,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
 
 from rag.settings import EmbeddingSettings
+from rag.types import TokenCounter
 
 __all__ = [
     "HASH_MODEL_NAME",
@@ -29,7 +30,7 @@ __all__ = [
     "build_embedder",
     "embedder_identity",
     "local_model_dir",
-    "token_counter",
+    "wordpiece_counter",
 ]
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -51,7 +52,7 @@ def local_model_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def token_counter() -> Any:
+def wordpiece_counter() -> TokenCounter:
     """Word-piece counter of the bundled model (no special tokens). Uses `tokenizers` only: no torch import."""
     from tokenizers import Tokenizer
 

@@ -58,7 +58,7 @@ def _no_rag_env(monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> None:
 
 @pytest.fixture(scope="session")
 def embedder(models_dir: Path) -> Embedder:
-    """The default local embedder (OpenVINO documents, onnxruntime queries)."""
+    """The default local embedder (the bundled MiniLM on onnxruntime, queries and documents)."""
     from rag.embeddings import build_embedder
     from rag.settings import EmbeddingSettings
 

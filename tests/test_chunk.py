@@ -9,7 +9,7 @@ import pytest
 from ingest.chunk import balanced_groups, chunk_paper, node_embed_text
 from ingest.dedup import dedup
 from ingest.formats.hf_pages import read_hf_pages
-from rag.embeddings import token_counter
+from rag.embeddings import wordpiece_counter
 from rag.sentences import split_sentences
 from rag.types import Paper
 
@@ -47,7 +47,7 @@ def test_balanced_groups_rejects_oversized_item() -> None:
 @pytest.mark.slow  # the whole bundled corpus, twice
 @pytest.mark.parametrize("max_tokens", [256, 128])
 def test_every_sentence_of_every_abstract_is_embeddable(papers: list[Paper], max_tokens: int) -> None:
-    count = token_counter()
+    count = wordpiece_counter()
     for paper in papers:
         nodes = chunk_paper(paper, max_tokens, count)
         for node in nodes:
@@ -62,7 +62,7 @@ def test_every_sentence_of_every_abstract_is_embeddable(papers: list[Paper], max
 
 @pytest.mark.slow  # the whole bundled corpus
 def test_chunk_sizes_are_balanced(papers: list[Paper]) -> None:
-    count = token_counter()
+    count = wordpiece_counter()
     ratios = []
     for paper in papers:
         nodes = chunk_paper(paper, 256, count)
@@ -77,14 +77,14 @@ def test_chunk_sizes_are_balanced(papers: list[Paper]) -> None:
 def test_long_sentence_is_split_not_truncated() -> None:
     words = " ".join(f"word{i}" for i in range(400))
     paper = Paper(paper_id="p", title="T", abstract=words + ".")
-    count = token_counter()
+    count = wordpiece_counter()
     nodes = chunk_paper(paper, 128, count)
     assert len(nodes) > 1
     assert " ".join(n.text for n in nodes).split() == (words + ".").split()
 
 
 def test_ids_change_with_content_and_chunking() -> None:
-    count = token_counter()
+    count = wordpiece_counter()
     a = Paper(paper_id="p", title="T", abstract="First sentence is here. Second sentence is here too.")
     b = Paper(paper_id="p", title="T", abstract="First sentence is here. Second sentence was changed.")
 

@@ -18,7 +18,7 @@ from ingest.chunk import chunk_paper, chunk_stamp
 from ingest.dedup import dedup
 from ingest.formats.hf_pages import read_hf_pages
 from ingest.pipeline import Ingestor
-from rag.embeddings import token_counter
+from rag.embeddings import wordpiece_counter
 from rag.lexical import LexicalIndex, fingerprint
 from rag.settings import Settings
 from rag.store import EmbeddingMismatchError, open_store
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 
 def expected_chunk_ids(papers: list[Any], settings: Settings) -> set[str]:
-    count = token_counter()
+    count = wordpiece_counter()
     cfg = settings.chunking
     return {n.node_id for p in papers for n in chunk_paper(p, cfg.max_tokens, count, cfg.prefix_title)}
 

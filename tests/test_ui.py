@@ -763,6 +763,7 @@ def test_export_references_writes_the_latest_answers_bibtex_and_csl(tmp_path: Pa
     assert h.export_references(chat) == (None, None)
 
 
+@pytest.mark.slow  # serves the app on the real model and bundled index
 def test_download_buttons_get_the_answers_references(app_url: str) -> None:
     s = Session(app_url).ask(GOOD_Q)
     try:
