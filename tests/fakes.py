@@ -198,3 +198,23 @@ def _row(paper: Any) -> dict[str, Any]:
         if value:
             row[key] = list(value) if isinstance(value, tuple) else value
     return row
+
+
+UPLOADED = {
+    "id": "upl-1",
+    "title": "Origami Attention for Protein Folding",
+    "abstract": "We propose origami attention, an attention mechanism that folds sequence representations like "
+    "paper to model protein folding. Origami attention improves contact prediction on protein benchmarks.",
+    "year": 2024,
+    "url": "https://example.org/origami",
+    "categories": ["q-bio.BM", "cs.LG"],
+}
+"""A paper the upload tests add (a topic no bundled paper has)."""
+
+
+def assert_cli_error(out: str, err: str, message: str, as_json: bool) -> None:
+    """A CLI error is one JSON object on stdout under --json, else text on stderr, and nothing on the other."""
+    if as_json:
+        assert message in json.loads(out)["error"] and err == ""
+    else:
+        assert message in err and out == ""

@@ -13,6 +13,7 @@ import pytest
 
 from app.cli import main
 from tests.conftest import FakeIndex
+from tests.fakes import assert_cli_error
 
 CLUSTER_NS = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
 GOOD_Q = "Which methods mine hard negatives with clustering for sentence embeddings?"
@@ -62,10 +63,9 @@ def test_bad_questions_exit_2_with_one_line(
 ) -> None:
     assert main(args) == 2
     out, err = capsys.readouterr()
-    if "--json" in args:
-        assert message in json.loads(out)["error"] and err == ""
-    else:
-        assert err.startswith("error: ") and message in err and err.count("\n") == 1 and out == ""
+    assert_cli_error(out, err, message, "--json" in args)
+    if "--json" not in args:
+        assert err.startswith("error: ") and err.count("\n") == 1
 
 
 def test_chat_follows_up_and_survives_a_bad_line(

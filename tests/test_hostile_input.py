@@ -21,6 +21,7 @@ from ingest.pipeline import Ingestor
 from rag.ingest_lock import IngestLockedError, ingest_lock
 from rag.settings import Settings
 from rag.store import open_store
+from tests.fakes import assert_cli_error
 
 GOOD = [
     {
@@ -160,13 +161,10 @@ class _NoProgress:
 def test_usage_errors_exit_2_and_are_json_under_json(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # In-process (`python -m rag` is `sys.exit(main())`; the subprocess runs are the slow tests below).
+    # In-process (`python -m app` is `sys.exit(main())`; the subprocess runs are the slow tests below).
     assert main(args) == 2
     out, err = capsys.readouterr()
-    if "--json" in args:
-        assert message in json.loads(out)["error"] and err == ""
-    else:
-        assert message in err and out == ""
+    assert_cli_error(out, err, message, "--json" in args)
 
 
 # ------------------------------------------------------------------------------------------- questions

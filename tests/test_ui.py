@@ -25,6 +25,7 @@ import pytest
 from rag.answer import Answer
 from rag.types import Citation, Source
 from tests.conftest import free_port, serve_app
+from tests.fakes import UPLOADED
 from ui import render
 
 CLUSTER_NS = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
@@ -293,15 +294,6 @@ SCRATCH_PAPERS = [
         "year": 2022,
     },
 ]
-UPLOADED = {
-    "id": "upl-1",
-    "title": "Origami Attention for Protein Folding",
-    "abstract": "We propose origami attention, an attention mechanism that folds sequence representations like "
-    "paper to model protein folding. Origami attention improves contact prediction on protein benchmarks.",
-    "year": 2024,
-    "url": "https://example.org/origami",
-    "categories": ["q-bio.BM", "cs.LG"],
-}
 
 
 @pytest.fixture(scope="module")

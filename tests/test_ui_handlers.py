@@ -16,7 +16,7 @@ import pytest
 from rag.assistant import Assistant
 from rag.settings import Settings
 from tests.conftest import FakeIndex, fake_settings
-from tests.fakes import FakeEmbedding, FakeLLM
+from tests.fakes import UPLOADED, FakeEmbedding, FakeLLM
 from ui.handlers import Handlers
 from ui.session import Chat, Prefs
 
@@ -176,15 +176,6 @@ def test_votes_are_recorded_for_the_latest_answer(handlers: Handlers) -> None:
     }  # fmt: skip
 
 
-UPLOADED = {
-    "id": "upl-1",
-    "title": "Origami Attention for Protein Folding",
-    "abstract": "We propose origami attention, an attention mechanism that folds sequence representations like "
-    "paper to model protein folding. Origami attention improves contact prediction on protein benchmarks.",
-    "year": 2024,
-    "url": "https://example.org/origami",
-    "categories": ["q-bio.BM", "cs.LG"],
-}
 SEED = {
     "id": "orig-1",
     "title": "Gradient Tempering for Stable Optimisation",
