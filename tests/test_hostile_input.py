@@ -224,7 +224,7 @@ def test_ui_answers_a_question_with_a_lone_surrogate(assistant: Any, bundled_ind
 def test_cli_ask_and_chat_with_an_invalid_byte(bundled_index: Any) -> None:
     settings = bundled_index[0]
     env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir)}
-    argv = [sys.executable.encode(), b"-m", b"rag", b"ask", b"What is \xff SimCSE evaluated on?"]
+    argv = [sys.executable.encode(), b"-m", b"app", b"ask", b"What is \xff SimCSE evaluated on?"]
     res = subprocess.run(argv, env=env, capture_output=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     assert b"warning: question: 1 invalid character" in res.stderr and b"refused: no" in res.stdout
