@@ -30,6 +30,7 @@ from bibtexparser.library import Library
 from bibtexparser.middlewares.names import InvalidNameError, parse_single_name_into_parts
 from bibtexparser.model import Entry, Field
 
+from rag.markup import inert_markdown
 from rag.types import Citation, Paper, Source
 
 __all__ = [
@@ -351,19 +352,20 @@ class AnswerLike(Protocol):
 def answer_markdown(answer: AnswerLike, *, question: bool = True) -> str:
     """The question (unless ``question=False``: a chat reply), the answer and its numbered references (linked when
     a URL is known), as Markdown."""
-    lines = [f"**Question:** {answer.question}", ""] if question else []
-    lines.append(answer.text.strip())
+    # Everything but the links built here (http(s) only) is text from the user, the corpus or an LLM: inert.
+    lines = [f"**Question:** {inert_markdown(answer.question)}", ""] if question else []
+    lines.append(inert_markdown(answer.text.strip()))
     if answer.outcome == "partial":
-        lines += ["", f"_Partly answered: the abstracts do not give {answer.missing}._"]
+        lines += ["", f"_Partly answered: the abstracts do not give {inert_markdown(answer.missing)}._"]
     by_id = {s.paper_id: s for s in answer.sources}
     if answer.citations:
         lines += ["", "**References**", ""]
         for c in answer.citations:
             src = by_id.get(c.paper_id)
             link = paper_url(src.metadata) if src else None
-            title = f"[{c.title}]({link})" if link else c.title
-            quote = f" — “{c.quote}”" if c.quote else ""
+            title = f"[{inert_markdown(c.title)}]({link})" if link else inert_markdown(c.title)
+            quote = f" — “{inert_markdown(c.quote)}”" if c.quote else ""
             lines.append(f"[{c.n}] {title}{quote}")
     elif answer.refused and answer.sources:
-        lines += ["", "**Nearest papers**", ""] + [f"- {s.title}" for s in answer.sources[:5]]
+        lines += ["", "**Nearest papers**", ""] + [f"- {inert_markdown(s.title)}" for s in answer.sources[:5]]
     return "\n".join(lines).strip() + "\n"

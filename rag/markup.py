@@ -19,7 +19,7 @@ import re
 
 from rag.citations import MARKER_PATTERN
 
-__all__ = ["JOINER", "neutralize", "restore"]
+__all__ = ["JOINER", "inert_markdown", "neutralize", "restore"]
 
 JOINER = "\u2060"
 # No "not followed by (" here, unlike the parser: a corpus "[3](x)" quoted next to other text must not turn into
@@ -32,6 +32,18 @@ def neutralize(text: str) -> str:
     return _MARKER.sub(lambda m: "[" + JOINER + m.group(0)[1:], text)
 
 
+# A Markdown link or image ("](") and an HTML tag or autolink ("<a", "</", "<!", "<https:").
+_RENDERED = re.compile(r"\]\(|<(?=[A-Za-z/!?])")
+
+
+def inert_markdown(text: str) -> str:
+    """``text`` (a question, corpus text, an LLM's words) made inert where we hand out Markdown that other programs
+    render (chat clients of the HTTP API, MCP clients, a pasted copy): a planted ``[click](http://…)``, image or
+    ``<img …>`` shows as written instead of becoming a live link. The same invisible joiner as ``neutralize``."""
+    return _RENDERED.sub(lambda m: m.group(0)[0] + JOINER + m.group(0)[1:], text)
+
+
 def restore(text: str) -> str:
-    """The text as written: ``restore(neutralize(t)) == t`` for any text without U+2060 (all ingested text)."""
-    return text.replace("[" + JOINER, "[")
+    """The text as written: ``restore(neutralize(t)) == t`` and ``restore(inert_markdown(t)) == t`` for any text
+    without U+2060 (all ingested text)."""
+    return text.replace(JOINER, "")

@@ -33,6 +33,7 @@ from rag.export import (
     paper_bibtex,
     paper_csl_json,
 )
+from rag.markup import restore
 from rag.types import Citation, Paper, Source
 from tests.conftest import BUNDLED, ROOT
 
@@ -418,6 +419,19 @@ def test_answer_exports_only_its_cited_papers() -> None:
     assert md.startswith("**Question:** Is attention enough?\n\nYes [1].\n\n**References**\n\n")
     assert "[1] [Attention Is Still All You Need](https://arxiv.org/abs/2105.00001) — “We revisit attention.”" in md
     assert "Uncited" not in answer.to_bibtex() + answer.to_csl_json() + md
+
+
+def test_markdown_handed_out_never_renders_planted_links_or_html() -> None:
+    planted = "See [click here](http://evil.example) ![x](http://evil.example/i.png) <img src=x onerror=alert(1)>"
+    answer = replace(
+        _answer([Citation(1, "arxiv:2105.00001", f"Attention {planted}", f"We revisit attention. {planted}", 0.9)]),
+        question=f"Is attention enough? {planted}",
+        text=f"Yes [1]. {planted}",
+    )
+    md = answer.to_markdown()
+    assert "](http://evil" not in md and "<img" not in md  # nothing a Markdown renderer turns into a link or tag
+    assert restore(md).count(planted) == 4  # and every one still reads as written
+    assert "](https://arxiv.org/abs/2105.00001)" in md  # the paper's own link, which we build, stays a link
 
 
 def test_an_answer_without_citations_exports_empty() -> None:
