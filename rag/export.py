@@ -75,30 +75,29 @@ class ExportedPaper:
     abstract: str | None = None
 
     @classmethod
-    def from_metadata(cls, paper_id: str, metadata: Mapping[str, Any], abstract: str | None = None) -> ExportedPaper:
-        """Chroma stores authors as "A, B" and categories as "cs.CL cs.LG"; lists are accepted too."""
-        year = metadata.get("year")
-        arxiv = str(metadata.get("arxiv_id") or "").strip()
+    def of(cls, paper: Paper, abstract: str | None = None) -> ExportedPaper:
+        """``paper`` as exported: only an http(s) URL (or the arXiv one) and a well-formed arXiv id are kept."""
+        arxiv = (paper.arxiv_id or "").strip()
         return cls(
-            paper_id=paper_id,
-            title=str(metadata.get("title") or ""),
-            authors=_names(metadata.get("authors"), ","),
-            year=int(year) if isinstance(year, int) or (isinstance(year, str) and year.isdigit()) else None,
-            url=paper_url(metadata),
+            paper_id=paper.paper_id,
+            title=paper.title,
+            authors=paper.authors,
+            year=paper.year,
+            url=paper_url({"url": paper.url, "arxiv_id": arxiv}),
             arxiv_id=arxiv if ARXIV_ID.match(arxiv) else None,
-            categories=_names(metadata.get("categories"), None),
+            categories=paper.categories,
             abstract=abstract or None,
         )
+
+    @classmethod
+    def from_metadata(cls, paper_id: str, metadata: Mapping[str, Any], abstract: str | None = None) -> ExportedPaper:
+        """From a chunk's stored metadata, read as ``rag.types.Paper.from_metadata`` reads it."""
+        return cls.of(Paper.from_metadata({**metadata, "paper_id": paper_id}, abstract or ""), abstract)
 
     @property
     def arxiv_doi(self) -> str | None:
         # arXiv registers a DataCite DOI for every paper, old ones included.
         return f"10.48550/arXiv.{_VERSION.sub('', self.arxiv_id)}" if self.arxiv_id else None
-
-
-def _names(value: Any, sep: str | None) -> tuple[str, ...]:
-    parts = value.split(sep) if isinstance(value, str) else list(value or ())
-    return tuple(p for p in (str(x).strip() for x in parts) if p)
 
 
 def paper_url(metadata: Mapping[str, Any]) -> str | None:
@@ -271,7 +270,7 @@ def paper_bibtex(paper: Paper | str, metadata: Mapping[str, Any] | None = None, 
 
 def _one(paper: Paper | str, metadata: Mapping[str, Any] | None, abstract: str | None) -> ExportedPaper:
     if isinstance(paper, Paper):
-        return ExportedPaper.from_metadata(paper.paper_id, paper.chroma_metadata(), paper.abstract)
+        return ExportedPaper.of(paper, paper.abstract)
     return ExportedPaper.from_metadata(paper, metadata or {}, abstract)
 
 

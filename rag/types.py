@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -72,7 +72,7 @@ class Paper:
         return hashlib.sha1(payload.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     @classmethod
-    def from_metadata(cls, meta: dict[str, Any], abstract: str) -> Paper:
+    def from_metadata(cls, meta: Mapping[str, Any], abstract: str) -> Paper:
         """The paper back from one of its chunks' stored metadata (the inverse of ``chroma_metadata``)."""
 
         def split(key: str, sep: str) -> tuple[str, ...]:
@@ -84,7 +84,7 @@ class Paper:
             title=str(meta.get("title", "")),
             abstract=abstract,
             sources=split("sources", ","),
-            authors=split("authors", ", "),
+            authors=split("authors", ","),
             year=int(year) if isinstance(year, int | float) and not isinstance(year, bool) else None,
             url=str(meta["url"]) if meta.get("url") else None,
             arxiv_id=str(meta["arxiv_id"]) if meta.get("arxiv_id") else None,
