@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from openai.types import Model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.failures import SERVICE_DOWN
 from app.openai_chat import (
     ChatRequest,
     RequestError,
@@ -31,17 +31,12 @@ from app.openai_chat import (
     question_and_history,
 )
 from rag.assistant import MAX_QUESTION_CHARS, Assistant
-from rag.embeddings import EmbeddingError
-from rag.llms import LLMError
 from rag.settings import ServeSettings
 from rag.store import StoreUnavailableError
 
 __all__ = ["ApiError", "build_api"]
 
 log = logging.getLogger(__name__)
-
-_UNAVAILABLE = (StoreUnavailableError, LLMError, EmbeddingError)
-"""A service the answer needs is down: 503, with the one-line message these errors are written to carry."""
 
 
 class ApiError(Exception):
@@ -61,7 +56,7 @@ def _error(status: int, message: str, kind: str) -> JSONResponse:
 def _classify(exc: BaseException) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, SERVICE_DOWN):
         return ApiError(503, str(exc), "service_unavailable")
     if isinstance(exc, ValueError):  # the Assistant's own checks: empty question, bad k or mode, ...
         return ApiError(400, str(exc), "invalid_request_error")
@@ -185,16 +180,7 @@ def build_api(assistant: Assistant, cfg: ServeSettings) -> FastAPI:
             from rag.export import paper_bibtex
 
             return PlainTextResponse(paper_bibtex(found), media_type="application/x-bibtex")
-        return {
-            "paper_id": found.paper_id,
-            "title": found.title,
-            "abstract": found.abstract,
-            "authors": list(found.authors),
-            "year": found.year,
-            "url": found.url,
-            "arxiv_id": found.arxiv_id,
-            "categories": list(found.categories),
-        }
+        return found.public_dict()
 
     return api
 
@@ -202,7 +188,6 @@ def build_api(assistant: Assistant, cfg: ServeSettings) -> FastAPI:
 def _sse(chunks: Iterator[Any]) -> Iterator[str]:
     """Server-sent events as OpenAI sends them: ``data: <json>`` per chunk, then ``data: [DONE]``. A failure after
     the stream began (the status line is already sent) becomes an ``error`` event, which the openai client raises."""
-    started = time.perf_counter()
     try:
         for chunk in chunks:
             yield f"data: {chunk.model_dump_json(exclude_none=True)}\n\n"
@@ -210,6 +195,4 @@ def _sse(chunks: Iterator[Any]) -> Iterator[str]:
         err = _classify(exc)
         yield f"data: {json.dumps(_error_body(err.message, err.kind, err.status))}\n\n"
         return
-    finally:
-        log.debug("stream served in %.0f ms", (time.perf_counter() - started) * 1000)
     yield "data: [DONE]\n\n"

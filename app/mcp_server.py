@@ -16,11 +16,9 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
+from app.failures import USER_FACING
 from rag.assistant import Assistant
-from rag.embeddings import EmbeddingError
-from rag.llms import LLMError
 from rag.retrieve import Filters
-from rag.store import StoreUnavailableError
 from rag.types import Paper
 
 __all__ = ["PaperResult", "build_mcp"]
@@ -54,28 +52,14 @@ class PaperRecord(BaseModel):
 
     @classmethod
     def of(cls, paper: Paper) -> PaperRecord:
-        return cls(
-            paper_id=paper.paper_id,
-            title=paper.title,
-            abstract=paper.abstract,
-            authors=list(paper.authors),
-            year=paper.year,
-            url=paper.url,
-            arxiv_id=paper.arxiv_id,
-            categories=list(paper.categories),
-        )
-
-
-_ANTICIPATED = (ValueError, StoreUnavailableError, LLMError, EmbeddingError)
-"""Failures whose one-line message is written for the user (a bad question, a service down): the client sees it.
-Anything else is a bug, which the SDK reports as a bare "error executing tool" and logs on the server."""
+        return cls(**paper.public_dict())
 
 
 @contextmanager
 def _as_tool_error() -> Iterator[None]:
     try:
         yield
-    except _ANTICIPATED as exc:
+    except USER_FACING as exc:
         raise ToolError(str(exc)) from exc
 
 
@@ -135,7 +119,7 @@ def build_mcp(assistant: Assistant) -> MCPServer:
         """A paper's title and abstract."""
         try:
             paper = assistant.paper(paper_id)
-        except _ANTICIPATED as exc:
+        except USER_FACING as exc:
             raise ResourceError(str(exc)) from exc
         if paper is None:
             raise ResourceError(f"no indexed paper has the id {paper_id!r}")

@@ -92,6 +92,19 @@ class Paper:
             content_hash=str(meta.get("content_hash", "")),
         )
 
+    def public_dict(self) -> dict[str, Any]:
+        """What the HTTP API and the MCP server show of a paper (not its provenance or content hash)."""
+        return {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "abstract": self.abstract,
+            "authors": list(self.authors),
+            "year": self.year,
+            "url": self.url,
+            "arxiv_id": self.arxiv_id,
+            "categories": list(self.categories),
+        }
+
     def chroma_metadata(self) -> dict[str, str | int]:
         """Flat metadata for Chroma (scalar values only); lists are joined so `$contains`-style filters work."""
         meta: dict[str, str | int] = {
