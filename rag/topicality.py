@@ -10,9 +10,8 @@ what people ask search engines about, not from any eval question) and its *margi
 
 A question about ML research is closer to the abstracts than to "recipes for cooking"; an everyday question
 that borrows ML words is closer to its domain. The refusal threshold on the margin is chosen on the dev split
-(docs/evals.md); the prototypes are embedded once per embedder, with the query encoder (all-MiniLM-L6-v2 is
-symmetric, and a cold `rag ask` then loads the query path only), and cached in
-memory (50 short texts, ~0.2 s).
+(docs/evals.md); the prototypes are embedded once per embedder as queries (all-MiniLM-L6-v2 is symmetric, and
+a question's vector is a query vector), and cached in memory (50 short texts, ~0.2 s).
 """
 
 from __future__ import annotations
