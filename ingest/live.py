@@ -39,9 +39,10 @@ def ingest_file(
 
 
 def ensure_index(
-    settings: Settings, store: ChunkStore, embedder: Embedder, echo: Callable[[str], None] = print
+    settings: Settings, store: ChunkStore, embedder: Embedder, echo: Callable[[str], None] = lambda _: None
 ) -> None:
-    """First launch: ingest the bundled corpus (``settings.corpus_dir``) into an empty index, saying so."""
+    """First launch: ingest the bundled corpus (``settings.corpus_dir``) into an empty index, saying so through
+    ``echo``. Also the core's ``CorpusLoader`` (registered in pyproject.toml) behind ``Assistant.open()``."""
     if store.count() > 0:
         return
     echo(f"The index at {settings.data_dir} is empty: indexing {settings.corpus_dir} (first launch only) ...")

@@ -23,7 +23,7 @@ from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Paper
 
-__all__ = ["IngestReport", "Ingestor", "ingest_bundled"]
+__all__ = ["IngestReport", "Ingestor"]
 
 Progress = Callable[[int, int], None]  # (papers written so far, papers to write)
 
@@ -160,8 +160,3 @@ class Ingestor:
         if counter is not None:
             counter[0] = papers_done
         return len(nodes)
-
-
-def ingest_bundled(settings: Settings, store: ChunkStore, embedder: Embedder) -> None:
-    """The core's ``CorpusLoader`` (registered in pyproject.toml): the bundled corpus into an empty index."""
-    Ingestor(settings, store, embedder).ingest_paths([settings.corpus_dir])

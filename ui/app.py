@@ -261,7 +261,7 @@ def launch(
     settings = settings or Settings()
     store = open_store(settings)
     embedder = build_embedder(settings.embedding, settings.models_dir)
-    ensure_index(settings, store, embedder)
+    ensure_index(settings, store, embedder, echo=print)
     assistant = Assistant.open(settings, store=store, embedder=embedder, ingest_if_empty=False)
     app = build_app(assistant, settings, exposed=not is_loopback_host(host))
     serve(app, host, port, credentials, block=block)
