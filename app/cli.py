@@ -1,4 +1,4 @@
-"""The `rag` command line: `rag ui`, `rag ingest`, `rag ask`, `rag chat`, `rag eval`, `rag status`."""
+"""The `rag` command line: `rag ui`, `ingest`, `ask`, `chat`, `eval`, `status`, `serve` and `mcp`."""
 
 from __future__ import annotations
 
