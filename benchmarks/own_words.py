@@ -70,6 +70,8 @@ def anchor(papers: Sequence[Any], embedder: Any, path: Path) -> Ranker:
     from llama_index.core import Document, StorageContext, VectorStoreIndex
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
+    from rag.llama_adapters import LlamaEmbedding
+
     client = chromadb.PersistentClient(path=str(path))
     store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("anchor"))
     docs = [
@@ -81,7 +83,7 @@ def anchor(papers: Sequence[Any], embedder: Any, path: Path) -> Ranker:
         for p in papers
     ]
     index = VectorStoreIndex.from_documents(
-        docs, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embedder
+        docs, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=LlamaEmbedding(embedder)
     )
     retriever = index.as_retriever(similarity_top_k=3 * K)
 

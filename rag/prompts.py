@@ -15,14 +15,15 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from llama_index.core.llms import ChatMessage, MessageRole
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from rag.citations import strip_markers
 from rag.markup import neutralize
 from rag.sentences import split_sentences
 from rag.types import Source, TokenCounter
+
+if TYPE_CHECKING:  # llama-index is imported only when messages are built (LLM mode): ~2 s of a cold start
+    from llama_index.core.llms import ChatMessage
 
 __all__ = [
     "NOT_COVERED",
@@ -39,7 +40,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HistoryItem = ChatMessage | tuple[str, str]
+HistoryItem: TypeAlias = "ChatMessage | tuple[str, str]"
 """A prior turn: a user/assistant ``ChatMessage``, or a ``(question, answer)`` pair."""
 
 NOT_COVERED = "The indexed abstracts do not cover this question."
@@ -299,6 +300,8 @@ def parse_partial(reply: str) -> tuple[str, str]:
 def _history_messages(history: Sequence[HistoryItem]) -> list[ChatMessage]:
     """Prior turns as chat messages. ``(question, answer)`` pairs become a user and an assistant message; only
     user/assistant messages are kept, so a "system" message smuggled into the history cannot override the rules."""
+    from llama_index.core.llms import ChatMessage, MessageRole
+
     messages: list[ChatMessage] = []
     for item in history:
         if isinstance(item, ChatMessage):
@@ -321,6 +324,8 @@ def build_messages(
     """System rules, the prior user/assistant turns, then a user message with the sources block and the question.
 
     Only the sources are sized by ``budget_tokens``; keep ``history`` short (the caller decides how many turns)."""
+    from llama_index.core.llms import ChatMessage, MessageRole
+
     block, _ = format_sources(sources, budget_tokens, count_tokens)
     user = USER_TEMPLATE.format(sources=block or NO_SOURCES, question=_defang(question.strip()))
     return [
@@ -331,6 +336,8 @@ def build_messages(
 
 
 def _transcript(history: Sequence[HistoryItem]) -> str:
+    from llama_index.core.llms import MessageRole
+
     lines = []
     for m in _history_messages(history)[-REWRITE_HISTORY_MESSAGES:]:
         text = _one_line(strip_markers(m.content or ""))
@@ -346,6 +353,8 @@ def build_rewrite_messages(history: Sequence[HistoryItem], question: str) -> lis
 
     The conversation goes in as a transcript (last few turns, citation markers stripped, long answers cut),
     so the model rewrites rather than continues it."""
+    from llama_index.core.llms import ChatMessage, MessageRole
+
     user = REWRITE_USER_TEMPLATE.format(history=_transcript(history), question=_defang(_one_line(question)))
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=REWRITE_PROMPT),

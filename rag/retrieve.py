@@ -15,9 +15,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-
 from rag.chunks import ChunkId
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, lexical_gate, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
@@ -28,7 +25,7 @@ from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Mode, Paper
 
-__all__ = ["Filters", "HybridRetriever", "PaperHit", "Retriever"]
+__all__ = ["Filters", "PaperHit", "Retriever"]
 
 
 @dataclass(frozen=True)
@@ -240,26 +237,6 @@ class Retriever:
 
 # Stored with every chunk for the ingest's bookkeeping; not paper metadata.
 _STORAGE_KEYS = frozenset({"stamp", "chunk", "n_chunks", "content_hash"})
-
-
-class HybridRetriever(BaseRetriever):
-    """The same retrieval as a llama-index retriever (one node per paper, its best chunk), for query engines."""
-
-    def __init__(
-        self, retriever: Retriever, k: int = 10, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
-    ):
-        super().__init__()
-        self._inner = retriever
-        self._k = k
-        self._mode = Mode.parse(mode)
-        self._filters = filters
-
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = self._inner.retrieve(query_bundle.query_str, self._k, self._mode, self._filters)
-        return [
-            NodeWithScore(node=TextNode(id_=h.chunk_id, text=h.best_chunk, metadata=h.metadata), score=h.score)
-            for h in hits
-        ]
 
 
 def _as_fetched(got: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:

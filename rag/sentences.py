@@ -1,6 +1,7 @@
-"""Sentence splitting for abstracts: llama-index's bundled Punkt splitter, with its abstract-specific slips mended.
+"""Sentence splitting for abstracts: NLTK's Punkt splitter as llama-index's ``SentenceSplitter`` runs it (untrained
+parameters, so nothing is downloaded), with its abstract-specific slips mended.
 
-Punkt (offline via llama-index's bundled nltk data) breaks after "e.g.", "vs.", "et al." and before decimals
+Punkt breaks after "e.g.", "vs.", "et al." and before decimals
 in abstracts ("Accuracy is 91.2 vs. " | "89."); such fragments are glued back to the next piece, so every
 sentence handed to chunking and quoting is a whole one.
 """
@@ -19,9 +20,18 @@ _MIN_SENTENCE_CHARS = 12
 
 @lru_cache(maxsize=1)
 def _punkt() -> Callable[[str], list[str]]:
-    from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
+    # NLTK directly rather than llama-index's split_by_sentence_tokenizer, which wraps the same tokenizer: importing
+    # llama-index costs ~2 s of every cold start, and nothing else on the query path needs it.
+    from nltk.tokenize import PunktSentenceTokenizer
 
-    return split_by_sentence_tokenizer()  # type: ignore[no-any-return]
+    tokenizer = PunktSentenceTokenizer()
+
+    def split(text: str) -> list[str]:
+        # Each piece runs to the next sentence's start, as llama-index's splitter cuts: whitespace stays attached.
+        starts = [start for start, _ in tokenizer.span_tokenize(text)]
+        return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+    return split
 
 
 def split_sentences(text: str) -> list[str]:

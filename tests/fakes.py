@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -54,19 +53,16 @@ def _bucket(feature: str, dim: int) -> tuple[int, float]:
     return value % dim, 1.0 if value >> 63 else -1.0
 
 
-class FakeEmbedding(BaseEmbedding):
+class FakeEmbedding:
     """Deterministic text vectors without a model: content words (weight 1) and their character trigrams (weight
     0.25) hashed into ``dim`` signed buckets, L2-normalised. Texts sharing words are close, others near
     orthogonal: lexical, not semantic, which is all the Assistant, CLI and UI logic needs."""
 
-    dim: int = Field(default=FAKE_DIM, gt=0)
-
     def __init__(self, dim: int = FAKE_DIM) -> None:
-        super().__init__(model_name="fake/hashed-words", embed_batch_size=256, dim=dim)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "FakeEmbedding"
+        if dim <= 0:
+            raise ValueError("dim must be positive")
+        self.model_name = "fake/hashed-words"
+        self.dim = dim
 
     def vector(self, text: str) -> list[float]:
         v = np.zeros(self.dim, dtype=np.float64)
@@ -82,17 +78,16 @@ class FakeEmbedding(BaseEmbedding):
         norm = float(np.linalg.norm(v))
         return (v / norm).tolist() if norm else v.tolist()
 
-    def _get_query_embedding(self, query: str) -> list[float]:
+    def get_query_embedding(self, query: str) -> list[float]:
         return self.vector(query)
 
-    def _get_text_embedding(self, text: str) -> list[float]:
+    def get_text_embedding(self, text: str) -> list[float]:
         return self.vector(text)
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
         return [self.vector(t) for t in texts]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self.vector(query)
 
 
 _SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*?) — (.*)$", re.MULTILINE)

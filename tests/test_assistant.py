@@ -143,6 +143,21 @@ def test_cli_ask_json(bundled_index: Any) -> None:
     assert res.returncode == 2 and "empty question" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_an_extractive_answer_imports_no_llama_index_or_torch(bundled_index: Any) -> None:
+    """A cold `rag ask` pays only for what answering needs: llama-index (~2 s to import) is for LLM mode and
+    llama-index integrations, torch for the one-time model export."""
+    settings, _, _ = bundled_index
+    code = (
+        "import sys; from rag.assistant import Assistant; from rag.settings import Settings; "
+        f"a = Assistant.open(Settings(data_dir={str(settings.data_dir)!r})); "
+        "assert a.ask('What is ClusterNS?').citations; "
+        "print(sorted(m for m in ('llama_index', 'llama_index.core', 'torch', 'transformers') if m in sys.modules))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
 @pytest.mark.llm_server
 def test_llm_answers_are_streamed_and_citation_checked(bundled_index: Any, embedder: Any, llama_server: str) -> None:
     """The OpenAI-compatible path against a real llama.cpp server (bundled SmolLM2-135M): real tokens, real

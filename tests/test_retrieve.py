@@ -13,7 +13,8 @@ from ingest.dedup import dedup
 from ingest.formats import read_paths
 from ingest.pipeline import Ingestor
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore
-from rag.retrieve import Filters, HybridRetriever, Retriever
+from rag.llama_adapters import HybridRetriever
+from rag.retrieve import Filters, Retriever
 from rag.settings import Settings
 from rag.store import open_store
 from tests.conftest import BUNDLED, FakeIndex
