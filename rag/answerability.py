@@ -56,11 +56,19 @@ class Thresholds:
     min_margin_named: float
     min_detail: float
     companion_ratio: float
+    companion_ratio_one: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
         a = settings.answer
-        return cls(settings.retrieval.min_similarity, a.min_margin, a.min_margin_named, a.min_detail, a.companion_ratio)
+        return cls(
+            settings.retrieval.min_similarity,
+            a.min_margin,
+            a.min_margin_named,
+            a.min_detail,
+            a.companion_ratio,
+            a.companion_ratio_one,
+        )
 
 
 @dataclass(frozen=True)
@@ -113,19 +121,29 @@ def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
     return True
 
 
+def _without(text: str, terms: Sequence[str]) -> str:
+    for t in terms:
+        text = re.sub(rf"(?<![\w\-]){re.escape(t)}(?:'s)?(?![\w\-])", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
 def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> PaperEvidence:
     """The paper's sentences that best support the question, best first (those stating the kind of answer asked
     for first, by how well they name the detail asked), and how well it gives that detail. Independent of the
     thresholds, so calibration computes it once."""
     sentences = split_sentences(source.abstract) if source.abstract.strip() else []
-    scored = [Quote(i, s, support(spec.text, canonical(s))[0]) for i, s in enumerate(sentences)]
+    names = tuple(t for t in spec.names if mentions(f"{source.title} {source.abstract}", t))
+    # The names this paper mentions are settled at the paper level: most of its sentences say "we" or "our model",
+    # not "LLMLingua-2", and scoring them on the name would rank the one sentence that repeats it above the one
+    # that answers ("our model is 3x-6x faster").
+    claim = _without(spec.text, names)
+    scored = [Quote(i, s, support(claim, canonical(s))[0]) for i, s in enumerate(sentences)]
     qualifies = [_qualifies(spec, s) for s in sentences]
     # Without words naming the detail ("how much does it help?"), any sentence stating a value names it fully.
     on_detail = [support(spec.detail, canonical(s))[0] if spec.detail else 1.0 for s in sentences]
     ranked = sorted(scored, key=lambda q: (not qualifies[q.index], -on_detail[q.index], -q.score, q.index))
     if scored and all(q.score == 0 for q in scored):
         ranked = scored  # nothing overlaps (a question in other words): the opening says what the paper is about
-    names = tuple(t for t in spec.names if mentions(f"{source.title} {source.abstract}", t))
     detail = 1.0
     if spec.kind in ("number", "dataset"):
         detail = max((d for d, ok in zip(on_detail, qualifies, strict=True) if ok), default=0.0)
@@ -174,9 +192,13 @@ def decide(
     if lead.detail < th.min_detail:
         what = spec.detail or ("the number asked for" if spec.kind == "number" else "the datasets asked for")
         return Decision("partial", f"the abstract does not give {what}", what, (lead,))
+    # A question about one paper ("Which method…", "What did SimCSE…") is answered by the lead; another paper is
+    # quoted only when its own sentence supports the question clearly (``companion_ratio_one``, stricter): quoting
+    # the runners-up of retrieval padded such answers with papers that merely share the topic.
+    ratio = th.companion_ratio if spec.several else th.companion_ratio_one
     companions = [
         p
         for p in papers
-        if p is not lead and set(lead.names) <= set(p.names) and p.best > 0 and p.best >= th.companion_ratio * lead.best
+        if p is not lead and set(lead.names) <= set(p.names) and p.best > 0 and p.best >= ratio * lead.best
     ]
     return Decision("answered", evidence=(lead, *companions[: max_papers - 1]))

@@ -151,8 +151,14 @@ class AnswerSettings(_Section):
     companion_ratio: float = Field(
         0.7,
         ge=0.0,
-        description="Another paper is quoted only when its best sentence supports the question at least this share "
-        "as well as the leading paper's (keeps one-paper answers unpadded).",
+        description="For a question asking for several papers ('Which papers…'), another paper is quoted only when "
+        "its best sentence supports the question at least this share as well as the leading paper's.",
+    )
+    companion_ratio_one: float = Field(
+        1.0,
+        ge=0.0,
+        description="The same for a question about one paper ('Which method…', 'What did X report…'): stricter, so "
+        "one-paper answers are not padded with papers that merely share the topic (above 1: the lead alone).",
     )
 
 
