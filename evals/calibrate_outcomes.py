@@ -36,11 +36,12 @@ GRID: dict[str, tuple[float, ...]] = {
     "min_margin_named": (-0.3, -0.25, -0.2, -0.15, -0.1, -0.05, 0.0, 0.025),
     "min_detail": (0.3, 0.4, 0.5, 0.6, 0.7),
     "companion_ratio": (0.5, 0.6, 0.7, 0.8, 1.0),
-    "companion_ratio_one": (0.8, 1.0, 1.2, 1.5, 2.0),
+    "companion_ratio_one": (0.5, 0.7, 0.8, 1.0, 1.2),
+    "companion_score_ratio": (0.5, 0.6, 0.7, 0.8, 0.9),
 }
 # Thresholds that choose which papers an answer quotes, never the outcome: for a given setting of the others the
 # honest-outcome score is the same, so the search skips them when that score is already beaten.
-CITATION_KEYS = ("companion_ratio", "companion_ratio_one")
+CITATION_KEYS = ("companion_ratio", "companion_ratio_one", "companion_score_ratio")
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,12 @@ and whether a sentence supplies it:
   others are in no abstract ("SimCSE on STS-B" when the abstract reports only the STS average), or a number (a
   dataset) is asked for and no sentence of the paper that answers gives one for the detail asked ("What batch size
   was used to pretrain wav2vec 2.0?"). The answer says what the abstract does say and names what is missing.
-- **answered** otherwise: the lead paper's best sentences are quoted, and another paper is added only when its
-  own best sentence supports the question about as well (``companion_ratio``), so answers to one-paper questions
-  are not padded with weakly related papers.
+- **answered** otherwise: the lead paper's best sentences are quoted (scored without the names the paper is
+  known to mention, so "our model is 3x faster" counts for "How much faster is LLMLingua-2?"). Another paper is
+  added only when its own best sentence supports the question about as well: ``companion_ratio`` when the
+  question asks for several papers ("Which papers…", rag.question.asks_for_several); for a question about one
+  paper ``companion_ratio_one`` and, in addition, a retrieval score near the lead's (``companion_score_ratio``),
+  so such answers are not padded with papers that merely share the topic.
 
 The thresholds are chosen on the dev split (docs/evals.md, ``python -m evals.calibrate_outcomes``).
 """
@@ -57,6 +60,7 @@ class Thresholds:
     min_detail: float
     companion_ratio: float
     companion_ratio_one: float
+    companion_score_ratio: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -68,6 +72,7 @@ class Thresholds:
             a.min_detail,
             a.companion_ratio,
             a.companion_ratio_one,
+            a.companion_score_ratio,
         )
 
 
@@ -154,6 +159,22 @@ def gather(spec: QuestionSpec, sources: Sequence[Source]) -> list[PaperEvidence]
     return [paper_evidence(spec, s) for s in sources]
 
 
+def _companion(spec: QuestionSpec, lead: PaperEvidence, other: PaperEvidence, th: Thresholds) -> bool:
+    """Whether ``other`` is quoted beside the lead: it mentions the lead's names and its own best sentence supports
+    the question about as well. A question about one paper ("Which method…", "What did SimCSE…") asks more:
+    quoting the runners-up of retrieval padded such answers with papers that merely share the topic, so retrieval
+    must also rate the paper close to the lead (``companion_score_ratio``); one it ranks far below the lead is
+    another paper on the topic, not a second answer."""
+    if not set(lead.names) <= set(other.names) or other.best <= 0:
+        return False
+    if spec.several:
+        return other.best >= th.companion_ratio * lead.best
+    return (
+        other.best >= th.companion_ratio_one * lead.best
+        and other.source.score >= th.companion_score_ratio * lead.source.score
+    )
+
+
 def decide_on(evidence: Evidence, th: Thresholds) -> Decision:
     return decide(evidence.spec, evidence.papers, evidence.top_similarity, evidence.background, th)
 
@@ -192,13 +213,5 @@ def decide(
     if lead.detail < th.min_detail:
         what = spec.detail or ("the number asked for" if spec.kind == "number" else "the datasets asked for")
         return Decision("partial", f"the abstract does not give {what}", what, (lead,))
-    # A question about one paper ("Which method…", "What did SimCSE…") is answered by the lead; another paper is
-    # quoted only when its own sentence supports the question clearly (``companion_ratio_one``, stricter): quoting
-    # the runners-up of retrieval padded such answers with papers that merely share the topic.
-    ratio = th.companion_ratio if spec.several else th.companion_ratio_one
-    companions = [
-        p
-        for p in papers
-        if p is not lead and set(lead.names) <= set(p.names) and p.best > 0 and p.best >= ratio * lead.best
-    ]
+    companions = [p for p in papers if p is not lead and _companion(spec, lead, p, th)]
     return Decision("answered", evidence=(lead, *companions[: max_papers - 1]))

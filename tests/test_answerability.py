@@ -17,6 +17,7 @@ TH = Thresholds(
     min_detail=0.5,
     companion_ratio=0.8,
     companion_ratio_one=1.2,
+    companion_score_ratio=0.6,
 )
 GUIDED = Source(
     1,
@@ -184,6 +185,21 @@ def test_a_paper_sharing_the_topic_pads_a_list_question_not_a_one_paper_question
     )
     assert [p.source for p in one.evidence] == [SIMCSE]  # type: ignore[attr-defined]
     assert [p.source for p in several.evidence] == [SIMCSE, SIMCSE_RUNNER_UP]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("score", "quoted"), [(0.9, True), (0.3, False)])
+def test_a_one_paper_answer_adds_a_paper_only_when_retrieval_rates_it_close(score: float, quoted: bool) -> None:
+    question = "Which framework learns sentence embeddings with contrastive learning?"
+    close = Source(
+        2,
+        "close",
+        "Contrastive sentence embeddings",
+        "We learn sentence embeddings with contrastive learning.",
+        score,
+        "",
+    )
+    d = _decide(question, [SIMCSE, close])
+    assert d.evidence[0].source is SIMCSE and (close in [p.source for p in d.evidence]) is quoted  # type: ignore[attr-defined]
 
 
 def test_the_sentence_that_answers_leads_even_without_the_papers_name() -> None:

@@ -107,6 +107,7 @@ def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None
         "min_detail": (0.6,),
         "companion_ratio": (0.7,),
         "companion_ratio_one": (1.2,),
+        "companion_score_ratio": (0.6,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
