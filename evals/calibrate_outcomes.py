@@ -36,7 +36,12 @@ GRID: dict[str, tuple[float, ...]] = {
     "min_margin_named": (-0.3, -0.25, -0.2, -0.15, -0.1, -0.05, 0.0, 0.025),
     "min_detail": (0.3, 0.4, 0.5, 0.6, 0.7),
     "companion_ratio": (0.5, 0.6, 0.7, 0.8, 1.0),
+    "companion_ratio_one": (0.5, 0.7, 0.8, 1.0, 1.2),
+    "companion_score_ratio": (0.5, 0.6, 0.7, 0.8, 0.9),
 }
+# Thresholds that choose which papers an answer quotes, never the outcome: for a given setting of the others the
+# honest-outcome score is the same, so the search skips them when that score is already beaten.
+CITATION_KEYS = ("companion_ratio", "companion_ratio_one", "companion_score_ratio")
 
 
 @dataclass(frozen=True)
@@ -92,23 +97,30 @@ def score(cases: Sequence[Case], th: Thresholds) -> dict[str, float]:
 
 def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> tuple[Thresholds, dict[str, float]]:
     best: tuple[tuple[float, ...], Thresholds, dict[str, float]] | None = None
-    keys = list(grid)
-    for values in itertools.product(*(grid[k] for k in keys)):
-        th = Thresholds(**dict(zip(keys, values, strict=True)))
-        m = score(cases, th)
-        if m.get("false_refusals", 0.0) > MAX_FALSE_REFUSALS:
-            continue
-        # Honest outcomes first, balanced over the kinds of question (answerable questions outnumber the others
-        # 4:1, so a plain rate would trade off-topic refusals for nothing); then citing the right papers: not
-        # padding one-paper answers, and citing several gold papers when several qualify (they pull apart).
-        kinds = ["near_miss_flagged", "unanswerable_offtopic_refused", "unanswerable_absent_flagged"]
-        balanced = (1 - m.get("false_refusals", 0.0) - m.get("answerable_partial", 0.0)) + sum(
-            m.get(k, 1.0) for k in kinds
-        )
-        cites = (m.get("cited_precision", 0.0) + m.get("multi_gold_recall", 0.0)) / 2
-        key = (round(balanced, 6), cites, m.get("fact_present", 0.0))
-        if best is None or key > best[0]:
-            best = (key, th, m)
+    outcome_keys = [k for k in grid if k not in CITATION_KEYS]
+    citation_keys = [k for k in grid if k in CITATION_KEYS]
+    for outcome_values in itertools.product(*(grid[k] for k in outcome_keys)):
+        for i, citation_values in enumerate(itertools.product(*(grid[k] for k in citation_keys))):
+            values = dict(zip(outcome_keys, outcome_values, strict=True)) | dict(
+                zip(citation_keys, citation_values, strict=True)
+            )
+            th = Thresholds(**values)
+            m = score(cases, th)
+            if m.get("false_refusals", 0.0) > MAX_FALSE_REFUSALS:
+                break  # the outcomes, hence false refusals, are the same for every citation setting
+            # Honest outcomes first, balanced over the kinds of question (answerable questions outnumber the
+            # others 4:1, so a plain rate would trade off-topic refusals for nothing); then citing the right
+            # papers: not padding one-paper answers, and citing several gold papers when several qualify.
+            kinds = ["near_miss_flagged", "unanswerable_offtopic_refused", "unanswerable_absent_flagged"]
+            balanced = (1 - m.get("false_refusals", 0.0) - m.get("answerable_partial", 0.0)) + sum(
+                m.get(k, 1.0) for k in kinds
+            )
+            if i == 0 and best is not None and round(balanced, 6) < best[0][0]:
+                break
+            cites = (m.get("cited_precision", 0.0) + m.get("multi_gold_recall", 0.0)) / 2
+            key = (round(balanced, 6), cites, m.get("fact_present", 0.0))
+            if best is None or key > best[0]:
+                best = (key, th, m)
     if best is None:
         raise ValueError(f"no threshold combination keeps false refusals at or below {MAX_FALSE_REFUSALS}")
     return best[1], best[2]

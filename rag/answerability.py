@@ -13,9 +13,12 @@ and whether a sentence supplies it:
   others are in no abstract ("SimCSE on STS-B" when the abstract reports only the STS average), or a number (a
   dataset) is asked for and no sentence of the paper that answers gives one for the detail asked ("What batch size
   was used to pretrain wav2vec 2.0?"). The answer says what the abstract does say and names what is missing.
-- **answered** otherwise: the lead paper's best sentences are quoted, and another paper is added only when its
-  own best sentence supports the question about as well (``companion_ratio``), so answers to one-paper questions
-  are not padded with weakly related papers.
+- **answered** otherwise: the lead paper's best sentences are quoted (scored without the names the paper is
+  known to mention, so "our model is 3x faster" counts for "How much faster is LLMLingua-2?"). Another paper is
+  added only when its own best sentence supports the question about as well: ``companion_ratio`` when the
+  question asks for several papers ("Which papers…", rag.question.asks_for_several); for a question about one
+  paper ``companion_ratio_one`` and, in addition, a retrieval score near the lead's (``companion_score_ratio``),
+  so such answers are not padded with papers that merely share the topic.
 
 The thresholds are chosen on the dev split (docs/evals.md, ``python -m evals.calibrate_outcomes``).
 """
@@ -56,11 +59,21 @@ class Thresholds:
     min_margin_named: float
     min_detail: float
     companion_ratio: float
+    companion_ratio_one: float
+    companion_score_ratio: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
         a = settings.answer
-        return cls(settings.retrieval.min_similarity, a.min_margin, a.min_margin_named, a.min_detail, a.companion_ratio)
+        return cls(
+            settings.retrieval.min_similarity,
+            a.min_margin,
+            a.min_margin_named,
+            a.min_detail,
+            a.companion_ratio,
+            a.companion_ratio_one,
+            a.companion_score_ratio,
+        )
 
 
 @dataclass(frozen=True)
@@ -113,19 +126,29 @@ def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
     return True
 
 
+def _without(text: str, terms: Sequence[str]) -> str:
+    for t in terms:
+        text = re.sub(rf"(?<![\w\-]){re.escape(t)}(?:'s)?(?![\w\-])", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
 def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> PaperEvidence:
     """The paper's sentences that best support the question, best first (those stating the kind of answer asked
     for first, by how well they name the detail asked), and how well it gives that detail. Independent of the
     thresholds, so calibration computes it once."""
     sentences = split_sentences(source.abstract) if source.abstract.strip() else []
-    scored = [Quote(i, s, support(spec.text, canonical(s))[0]) for i, s in enumerate(sentences)]
+    names = tuple(t for t in spec.names if mentions(f"{source.title} {source.abstract}", t))
+    # The names this paper mentions are settled at the paper level: most of its sentences say "we" or "our model",
+    # not "LLMLingua-2", and scoring them on the name would rank the one sentence that repeats it above the one
+    # that answers ("our model is 3x-6x faster").
+    claim = _without(spec.text, names)
+    scored = [Quote(i, s, support(claim, canonical(s))[0]) for i, s in enumerate(sentences)]
     qualifies = [_qualifies(spec, s) for s in sentences]
     # Without words naming the detail ("how much does it help?"), any sentence stating a value names it fully.
     on_detail = [support(spec.detail, canonical(s))[0] if spec.detail else 1.0 for s in sentences]
     ranked = sorted(scored, key=lambda q: (not qualifies[q.index], -on_detail[q.index], -q.score, q.index))
     if scored and all(q.score == 0 for q in scored):
         ranked = scored  # nothing overlaps (a question in other words): the opening says what the paper is about
-    names = tuple(t for t in spec.names if mentions(f"{source.title} {source.abstract}", t))
     detail = 1.0
     if spec.kind in ("number", "dataset"):
         detail = max((d for d, ok in zip(on_detail, qualifies, strict=True) if ok), default=0.0)
@@ -134,6 +157,22 @@ def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> Pa
 
 def gather(spec: QuestionSpec, sources: Sequence[Source]) -> list[PaperEvidence]:
     return [paper_evidence(spec, s) for s in sources]
+
+
+def _companion(spec: QuestionSpec, lead: PaperEvidence, other: PaperEvidence, th: Thresholds) -> bool:
+    """Whether ``other`` is quoted beside the lead: it mentions the lead's names and its own best sentence supports
+    the question about as well. A question about one paper ("Which method…", "What did SimCSE…") asks more:
+    quoting the runners-up of retrieval padded such answers with papers that merely share the topic, so retrieval
+    must also rate the paper close to the lead (``companion_score_ratio``); one it ranks far below the lead is
+    another paper on the topic, not a second answer."""
+    if not set(lead.names) <= set(other.names) or other.best <= 0:
+        return False
+    if spec.several:
+        return other.best >= th.companion_ratio * lead.best
+    return (
+        other.best >= th.companion_ratio_one * lead.best
+        and other.source.score >= th.companion_score_ratio * lead.source.score
+    )
 
 
 def decide_on(evidence: Evidence, th: Thresholds) -> Decision:
@@ -174,9 +213,5 @@ def decide(
     if lead.detail < th.min_detail:
         what = spec.detail or ("the number asked for" if spec.kind == "number" else "the datasets asked for")
         return Decision("partial", f"the abstract does not give {what}", what, (lead,))
-    companions = [
-        p
-        for p in papers
-        if p is not lead and set(lead.names) <= set(p.names) and p.best > 0 and p.best >= th.companion_ratio * lead.best
-    ]
+    companions = [p for p in papers if p is not lead and _companion(spec, lead, p, th)]
     return Decision("answered", evidence=(lead, *companions[: max_papers - 1]))

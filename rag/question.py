@@ -13,7 +13,16 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AskKind", "QuestionSpec", "analyse", "canonical", "mentions", "specific_terms", "technical"]
+__all__ = [
+    "AskKind",
+    "QuestionSpec",
+    "analyse",
+    "asks_for_several",
+    "canonical",
+    "mentions",
+    "specific_terms",
+    "technical",
+]
 
 AskKind = Literal["number", "dataset", "yesno", "open"]
 
@@ -64,6 +73,21 @@ _DETAIL = re.compile(
 _QUESTION_WORDS = frozenset(
     re.findall(r"\S+", "what which how many much does do is are did the a an by of on in for that this")
 )
+# A question asks for several papers when its head noun is a plural noun for pieces of research: "Which papers…",
+# "Are there methods…", "any studies on…", "training-free ways to…", "work on…". The words before the head may be
+# modifiers only: a function word there ("overview *of* methods", "a controller *that* works for…") means the
+# plural noun is not the head, and the question asks about one thing.
+_WORKS = r"(?:papers|works|studies|publications|articles|methods|approaches|techniques|ways|frameworks|algorithms|work)"
+_MODIFIER = (
+    r"(?!(?:of|that|which|who|whose|do|does|did|is|are|was|were|can|could|how|why|when|where|it|its|and)\b)[\w\-]+\s+"
+)
+_SEVERAL = re.compile(
+    rf"^\s*(?:(?:which|what)\s+(?:{_MODIFIER}){{0,2}}?{_WORKS}\b"
+    rf"|(?:is|are)\s+there\s+(?:any\s+)?(?:{_MODIFIER}){{0,2}}?{_WORKS}\b"
+    rf"|(?:any|other|some)\s+{_WORKS}\b"
+    rf"|(?:{_MODIFIER}){{0,4}}?{_WORKS}\s+(?:that|which|on|for|about|to|using|in|where|with)\b)",
+    re.IGNORECASE,
+)
 # "CLIP-style", "SAM-like", "BERT-based": the name is the part before the suffix.
 _NAME_SUFFIX = re.compile(r"-(?:style|like|based|type|esque)$", re.IGNORECASE)
 
@@ -71,12 +95,14 @@ _NAME_SUFFIX = re.compile(r"-(?:style|like|based|type|esque)$", re.IGNORECASE)
 @dataclass(frozen=True)
 class QuestionSpec:
     """``names``: specific terms evidence must mention; ``detail``: the words naming what is asked ("batch
-    size"), "" when the question asks for a description."""
+    size"), "" when the question asks for a description; ``several``: the question asks for several papers
+    ("Which papers…"), not about one."""
 
     text: str
     kind: AskKind
     names: tuple[str, ...]
     detail: str
+    several: bool = False
 
 
 def specific_terms(question: str) -> list[str]:
@@ -121,6 +147,12 @@ def ask_kind(question: str) -> AskKind:
     return "open"
 
 
+def asks_for_several(question: str) -> bool:
+    """Whether the question's grammar asks for several papers ("Which papers study…", "methods that…") rather
+    than about one ("Which method…", "What did SimCSE…", "a model that…")."""
+    return _SEVERAL.search(" ".join(question.split())) is not None
+
+
 def analyse(question: str) -> QuestionSpec:
     q = " ".join(question.split())
     kind = ask_kind(q)
@@ -129,7 +161,7 @@ def analyse(question: str) -> QuestionSpec:
     if m and kind in ("number", "dataset"):
         words = [w for w in m.group("detail").split() if w.lower() not in _QUESTION_WORDS]
         detail = " ".join(words)
-    return QuestionSpec(q, kind, tuple(specific_terms(q)), detail)
+    return QuestionSpec(q, kind, tuple(specific_terms(q)), detail, asks_for_several(q))
 
 
 def _term_pattern(term: str) -> str:

@@ -149,10 +149,22 @@ class AnswerSettings(_Section):
         "the words naming the detail; when no sentence of the answering paper does, the answer is partial.",
     )
     companion_ratio: float = Field(
+        0.6,
+        ge=0.0,
+        description="For a question asking for several papers ('Which papers…'), another paper is quoted only when "
+        "its best sentence supports the question at least this share as well as the leading paper's.",
+    )
+    companion_ratio_one: float = Field(
         0.7,
         ge=0.0,
-        description="Another paper is quoted only when its best sentence supports the question at least this share "
-        "as well as the leading paper's (keeps one-paper answers unpadded).",
+        description="The same for a question about one paper ('Which method…', 'What did X report…'); such a "
+        "paper must also pass companion_score_ratio.",
+    )
+    companion_score_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        description="For a question about one paper, another paper is quoted only when its retrieval score is at "
+        "least this share of the leading paper's (keeps one-paper answers unpadded by papers on the same topic).",
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 from rag.answerability import Thresholds, decide, gather
 from rag.extractive import extractive_answer
 from rag.prompts import parse_partial
-from rag.question import analyse, canonical, mentions, specific_terms
+from rag.question import analyse, asks_for_several, canonical, mentions, specific_terms
 from rag.types import Source
 
 TH = Thresholds(
@@ -16,6 +16,8 @@ TH = Thresholds(
     min_margin_named=-0.3,
     min_detail=0.5,
     companion_ratio=0.8,
+    companion_ratio_one=1.2,
+    companion_score_ratio=0.6,
 )
 GUIDED = Source(
     1,
@@ -106,6 +108,26 @@ def test_analyse(question: str, kind: str, detail: str) -> None:
     assert (spec.kind, spec.detail) == (kind, detail)
 
 
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("Which papers use K-means for hard negatives?", True),
+        ("What methods learn sentence embeddings without labels?", True),
+        ("Is there work on recognising micro-expressions?", True),
+        ("Are there any approaches that prune transformers?", True),
+        ("sentence embedding methods that use a denoising objective", True),
+        ("training-free ways to get sentence embeddings", True),
+        ("Which method supplies the hard negatives?", False),
+        ("What did SimCSE evaluate on?", False),
+        ("An overview of methods for multi-task learning", False),  # the head is "overview"
+        ("one controller that works for creatures with unseen bodies", False),  # "works" is the verb
+        ("Do rehearsal-free methods break down under domain shift?", False),
+    ],
+)
+def test_asks_for_several(question: str, several: bool) -> None:
+    assert asks_for_several(question) is several
+
+
 def _decide(question: str, sources: list[Source], top: float = 0.5, background: float = 0.2) -> object:
     spec = analyse(question)
     return decide(spec, gather(spec, sources), top, background, TH)
@@ -142,6 +164,56 @@ def test_one_paper_answers_are_not_padded() -> None:
     assert d.outcome == "answered" and [p.source for p in d.evidence] == [SIMCSE]  # type: ignore[attr-defined]
     text = extractive_answer(d)  # type: ignore[arg-type]
     assert "76.3%" in text and "[2]" not in text
+
+
+SIMCSE_RUNNER_UP = Source(
+    2,
+    "dropout-cl",
+    "Dropout as Augmentation for Contrastive Sentence Embeddings",
+    "We study contrastive learning of sentence vectors with dropout noise. Our model evaluates on STS tasks.",
+    0.9,
+    "",
+)
+
+
+def test_a_paper_sharing_the_topic_pads_a_list_question_not_a_one_paper_question() -> None:
+    one = _decide(
+        "Which framework learns sentence embeddings with contrastive learning on STS tasks?", [SIMCSE, SIMCSE_RUNNER_UP]
+    )
+    several = _decide(
+        "Which papers learn sentence embeddings with contrastive learning on STS tasks?", [SIMCSE, SIMCSE_RUNNER_UP]
+    )
+    assert [p.source for p in one.evidence] == [SIMCSE]  # type: ignore[attr-defined]
+    assert [p.source for p in several.evidence] == [SIMCSE, SIMCSE_RUNNER_UP]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("score", "quoted"), [(0.9, True), (0.3, False)])
+def test_a_one_paper_answer_adds_a_paper_only_when_retrieval_rates_it_close(score: float, quoted: bool) -> None:
+    question = "Which framework learns sentence embeddings with contrastive learning?"
+    close = Source(
+        2,
+        "close",
+        "Contrastive sentence embeddings",
+        "We learn sentence embeddings with contrastive learning.",
+        score,
+        "",
+    )
+    d = _decide(question, [SIMCSE, close])
+    assert d.evidence[0].source is SIMCSE and (close in [p.source for p in d.evidence]) is quoted  # type: ignore[attr-defined]
+
+
+def test_the_sentence_that_answers_leads_even_without_the_papers_name() -> None:
+    src = Source(
+        1,
+        "lingua2",
+        "LLMLingua-2: Data Distillation for Efficient Prompt Compression",
+        "This paper focuses on task-agnostic prompt compression. We distil data from a large model. Our model is "
+        "3x-6x faster than existing prompt compression methods.",  # the name only in the title
+        1.0,
+        "",
+    )
+    text = extractive_answer(_decide("How much faster is LLMLingua-2 than existing prompt compression methods?", [src]))  # type: ignore[arg-type]
+    assert text.index("3x-6x") < text.index("task-agnostic")
 
 
 def test_extractive_quotes_the_opening_when_nothing_overlaps() -> None:

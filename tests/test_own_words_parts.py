@@ -3,6 +3,7 @@ own-words protocol checker, the everyday-domain margin (a deterministic fake emb
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,32 @@ def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None
         "min_margin_named": (-0.3,),
         "min_detail": (0.6,),
         "companion_ratio": (0.7,),
+        "companion_ratio_one": (1.2,),
+        "companion_score_ratio": (0.6,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
+
+
+def test_calibration_picks_the_companion_setting_that_keeps_one_paper_answers_unpadded() -> None:
+    lead = Source(1, "clusterns", TITLE, ABSTRACT, 10.0, "")
+    # Shares the topic and the wording, but retrieval rates it far below the lead: padding for a one-paper question.
+    runner_up = Source(
+        2, "other", "Hard negatives", "We supply hard negatives for contrastive sentence learning.", 2.0, ""
+    )
+    question = "Which algorithm supplies the hard negatives for contrastive learning of sentence representations?"
+    q = EvalQuestion("a", "fact", question, ("clusterns",), "dev")
+    spec = analyse(question)
+    cases = [Case(q, Evidence(spec, (lead, runner_up), tuple(gather(spec, [lead, runner_up])), 0.6, 0.2))]
+    grid = {
+        "min_similarity": (0.1, 0.2),
+        "min_margin": (0.0,),
+        "min_margin_named": (-0.3,),
+        "min_detail": (0.6,),
+        "companion_ratio": (0.5,),
+        "companion_ratio_one": (0.5,),
+        "companion_score_ratio": (0.1, 0.5),
+    }
+    chosen, metrics = choose(cases, grid)
+    assert chosen.companion_score_ratio == 0.5 and metrics["cited_precision"] == 1.0
+    assert score(cases, replace(chosen, companion_score_ratio=0.1))["cited_precision"] == 0.5
