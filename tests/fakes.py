@@ -232,7 +232,7 @@ def write_tiny_cross_encoder(path: Path, seed: int = 0) -> Path:
     saved as a local model directory: no cross-encoder ships offline, and the rerank plumbing needs only a real
     ``CrossEncoder`` to load. Its scores are deterministic and meaningless. Imports torch (slow tests only)."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     words = sorted(set(_WORD.findall(" ".join([*_STOPWORDS, "contrastive sentence embeddings negative sampling"]))))
     path.mkdir(parents=True, exist_ok=True)
@@ -246,8 +246,8 @@ def write_tiny_cross_encoder(path: Path, seed: int = 0) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
-        num_labels=1,
     )
+    config.num_labels = 1  # one relevance logit per pair
     BertForSequenceClassification(config).save_pretrained(path)
-    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True).save_pretrained(path)
+    BertTokenizer(vocab=str(vocab), do_lower_case=True).save_pretrained(path)
     return path
