@@ -11,6 +11,7 @@ O(corpus) except BM25's own scoring.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,8 @@ from rag.store import ChunkStore
 from rag.types import Mode, Paper
 
 __all__ = ["Filters", "HybridRetriever", "PaperHit", "Retrieval", "Retriever"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,8 @@ class Retriever:
             head = [replace(h, rerank_score=s) for h, s in zip(ordered, scores, strict=False)]
             ordered = head + ordered[len(head) :]
         ms = (time.perf_counter() - t0) * 1000
+        if note:
+            log.warning("%s", note)  # callers of plain `retrieve` (HTTP search, MCP) get the fused ranking silently
         return Retrieval(ordered[:k], (note,) if note else (), ms)
 
     def _lexical_gate(self, query: str, lexical: list[Hit], fetched: dict[str, tuple[str, dict[str, Any]]]) -> float:
