@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tiny-cross-encoder", action="store_true", help="build the tests' tiny random BERT")
     parser.add_argument("--llm-base-url", help="an OpenAI-compatible chat server: the LLM judge")
     parser.add_argument("--llm-model", default="smollm2")
+    parser.add_argument("--threads", default="0", help="cross-encoder torch threads to try, e.g. 0,1 (0: default)")
     args = parser.parse_args(argv)
 
     from evals.data import load_questions, own_words_files
@@ -53,14 +54,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     assistant = Assistant.open(settings)
     questions = [q.question for f in own_words_files() for q in load_questions(f, split="dev")][: args.questions]
     judges: dict[str, object] = {}
+    threads = [int(n) for n in args.threads.split(",")]
     if args.tiny_cross_encoder:
         from tests.fakes import write_tiny_cross_encoder
 
-        judges["cross-encoder (tiny random BERT, 2x32)"] = CrossEncoderReranker(
-            write_tiny_cross_encoder(tmp / "tiny-ce")
-        )
+        tiny = write_tiny_cross_encoder(tmp / "tiny-ce")
+        for n in threads:
+            judges[f"cross-encoder (tiny random BERT), threads {n}"] = CrossEncoderReranker(tiny, threads=n)
     if args.cross_encoder:
-        judges[f"cross-encoder {args.cross_encoder.name}"] = CrossEncoderReranker(args.cross_encoder)
+        for n in threads:
+            judges[f"cross-encoder {args.cross_encoder.name}, threads {n}"] = CrossEncoderReranker(
+                args.cross_encoder, threads=n
+            )
     if args.llm_base_url:
         cfg = LLMSettings(provider="openai-compatible", base_url=args.llm_base_url, model=args.llm_model, max_tokens=64)
         llm = build_llm(cfg)
@@ -79,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{'no rerank':40s} search {_quantiles(plain)}  ({len(questions)} own-words dev questions)")
     for name, judge in judges.items():
         retriever.reranker = judge  # type: ignore[assignment]
+        if isinstance(judge, CrossEncoderReranker):
+            import torch
+
+            torch.set_num_threads(judge.threads or os.cpu_count() or 1)  # per process: set for each judge
         retriever.search(questions[0], k=6)  # load the model
         stage, total, failed = [], [], 0
         for q in questions:

@@ -40,13 +40,14 @@ class RerankError(RuntimeError):
 class CrossEncoderReranker:
     """A local sentence-transformers ``CrossEncoder``: one relevance logit per (query, passage) pair."""
 
-    def __init__(self, model_path: Path | None, batch_size: int = 16) -> None:
+    def __init__(self, model_path: Path | None, batch_size: int = 16, threads: int = 0) -> None:
         from rag.st_embedding import check_model_dir
 
-        if batch_size <= 0:
-            raise ValueError("batch_size must be positive")
+        if batch_size <= 0 or threads < 0:
+            raise ValueError("batch_size must be positive and threads not negative")
         self.model_path = check_model_dir(model_path, "RAG_RERANK__MODEL_PATH")
         self.batch_size = batch_size
+        self.threads = threads
         self.name = f"cross-encoder {self.model_path.name}"
         self._model: Any = None
         self._lock = threading.Lock()
@@ -57,6 +58,10 @@ class CrossEncoderReranker:
                 from rag.st_embedding import load_sentence_transformers
 
                 st = load_sentence_transformers()
+                if self.threads:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
                 self._model = st.CrossEncoder(str(self.model_path), device="cpu", local_files_only=True)
             return self._model
 
@@ -110,7 +115,7 @@ def build_reranker(cfg: RerankSettings, llm: ChatModel | None = None) -> Reranke
     if cfg.provider == "none":
         return None
     if cfg.provider == "cross-encoder":
-        return CrossEncoderReranker(cfg.model_path, cfg.batch_size)
+        return CrossEncoderReranker(cfg.model_path, cfg.batch_size, cfg.threads)
     if llm is None:
         raise ValueError(
             "RAG_RERANK__PROVIDER=llm needs an LLM: set RAG_LLM__PROVIDER (and RAG_LLM__BASE_URL / RAG_LLM__MODEL)"

@@ -158,6 +158,13 @@ class RerankSettings(_Section):
     model_path: Path | None = Field(None, description="'cross-encoder': the local CrossEncoder model directory.")
     top_n: int = Field(20, gt=0, le=100, description="Papers after fusion that the stage re-orders.")
     batch_size: int = Field(16, gt=0, description="'cross-encoder': pairs per forward pass.")
+    threads: int = Field(
+        0,
+        ge=0,
+        description="'cross-encoder': torch CPU threads (0: torch's default, all cores). 1 is much faster on a "
+        "machine busy with other work (docs/retrieval.md). Torch's setting is per process: it also applies to a "
+        "sentence-transformers embedder.",
+    )
     passage_chars: int = Field(
         600, ge=50, description="'llm': characters of each candidate's best chunk shown to the LLM (after its title)."
     )
