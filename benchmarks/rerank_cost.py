@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tiny-cross-encoder", action="store_true", help="build the tests' tiny random BERT")
     parser.add_argument("--llm-base-url", help="an OpenAI-compatible chat server: the LLM judge")
     parser.add_argument("--llm-model", default="smollm2")
+    parser.add_argument("--llm-timeout", type=float, default=300.0, help="seconds per LLM request (no retries)")
+    parser.add_argument("--passage-chars", type=int, default=600, help="LLM judge: characters per candidate")
     parser.add_argument("--threads", default="0", help="cross-encoder torch threads to try, e.g. 0,1 (0: default)")
     args = parser.parse_args(argv)
 
@@ -67,10 +69,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.cross_encoder, threads=n
             )
     if args.llm_base_url:
-        cfg = LLMSettings(provider="openai-compatible", base_url=args.llm_base_url, model=args.llm_model, max_tokens=64)
+        cfg = LLMSettings(
+            provider="openai-compatible",
+            base_url=args.llm_base_url,
+            model=args.llm_model,
+            max_tokens=64,
+            timeout=args.llm_timeout,
+            max_retries=0,
+        )
         llm = build_llm(cfg)
         assert llm is not None
-        judges[f"LLM {args.llm_model}"] = LLMReranker(llm)
+        judges[f"LLM {args.llm_model}, {args.passage_chars} chars"] = LLMReranker(llm, args.passage_chars)
 
     retriever = assistant.retriever
     retriever.rerank_top_n = args.top_n
@@ -81,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         t0 = time.perf_counter()
         retriever.search(q, k=6)
         plain.append((time.perf_counter() - t0) * 1000)
+    print(f"top {args.top_n} reranked", file=sys.stderr)
     print(f"{'no rerank':40s} search {_quantiles(plain)}  ({len(questions)} own-words dev questions)")
     for name, judge in judges.items():
         retriever.reranker = judge  # type: ignore[assignment]
