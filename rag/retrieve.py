@@ -6,7 +6,8 @@
 Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of texts
 (hybrid: the BM25 candidates', for phrase evidence, reused for the results; a second, small `get` only for
 dense-only results) and, every `lexical_refresh` seconds, one metadata read (rag.lexical_sync); nothing is
-O(corpus) except BM25's own scoring.
+O(corpus) except BM25's own scoring. An optional reranker (rag.rerank, off by default) then re-orders the top
+``rerank_top_n`` papers; ``search`` returns its notes (a judge that failed, so the fused order stands).
 """
 
 from __future__ import annotations
