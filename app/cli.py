@@ -41,8 +41,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if not any(p.exists() for p in paths):
         # Nothing to read at all is a usage error; one missing path among others is reported and the rest ingested.
         raise FileNotFoundError(f"no such file or directory: {', '.join(map(str, paths))}")
-    store = open_store(settings)
-    if args.rebuild:
+    if args.rebuild and args.reindex:
+        raise ValueError("--rebuild and --reindex exclude each other: choose one")
+    store = None if args.reindex else open_store(settings)
+    if args.rebuild and store is not None:
         with ingest_lock(settings.data_dir):  # never drop the collection under a running ingest
             store.drop()
             shutil.rmtree(settings.bm25_path, ignore_errors=True)
@@ -56,7 +58,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             bar = tqdm(total=total, unit="paper", desc="embedding + writing", disable=args.quiet, mininterval=0.2)
         bar.update(done - bar.n)
 
-    report = Ingestor(settings, store).ingest_paths(paths, args.format, progress)
+    if store is None:
+        from ingest.reindex import reindex
+
+        report = reindex(settings, paths, args.format, progress)
+    else:
+        report = Ingestor(settings, store).ingest_paths(paths, args.format, progress)
     if bar is not None:
         bar.close()
     if args.json:
@@ -81,7 +88,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "store": settings.store.mode,
         "location": settings.store_location,
         "collection": store.name,
+        "embedding_provider": settings.embedding.provider,
         "embedding_model": store.model_id,
+        "rerank": settings.rerank.provider,
         "papers": store.paper_count(),
         "chunks": store.count(),
     }
@@ -257,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="input format (default: detected per file)",
     )
     ing.add_argument("--rebuild", action="store_true", help="drop the collection and index everything anew")
+    ing.add_argument(
+        "--reindex",
+        action="store_true",
+        help="index everything anew with the configured embedding model into a side collection and swap it in when "
+        "complete (after changing RAG_EMBEDDING__*; the old index serves until then and is kept as <name>__previous)",
+    )
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.add_argument("--json", action="store_true", help="print the ingest report (or the error) as JSON")
     ing.set_defaults(func=_cmd_ingest)

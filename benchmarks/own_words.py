@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/own_words.py --split dev              # choose on dev
     .venv/bin/python benchmarks/own_words.py --split test --write-docs  # report on test (docs/retrieval.md)
+    .venv/bin/python benchmarks/own_words.py --split dev \
+        --embedding-provider sentence-transformers --model-path /models/bge-small-en-v1.5   # another model
+
+The embedding options (or RAG_EMBEDDING__* / rag.toml, which they override) choose the model of *both* sides: this
+project's index and the anchor's, so the anchor row always uses the same model as the rows it is compared with.
 
 The anchor is the llama-index quickstart: one ``Document`` per paper (title in its metadata, so in the embedded
 text, as llama-index does by default), ``VectorStoreIndex.from_documents`` with the default ``SentenceSplitter``,
@@ -29,6 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag.settings import EMBEDDING_PROVIDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "retrieval.md"
@@ -112,14 +119,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, help="an existing index of the bundled corpus (default: build one)")
     parser.add_argument("--json", type=Path, help="write the numbers as JSON")
     parser.add_argument("--write-docs", action="store_true", help=f"replace the table in {DOCS.relative_to(ROOT)}")
+    emb = parser.add_argument_group("embedding model (both this project's index and the anchor's)")
+    emb.add_argument("--embedding-provider", choices=EMBEDDING_PROVIDERS, help="default: settings ('local')")
+    emb.add_argument("--model-path", type=Path, help="sentence-transformers: the local model directory")
+    emb.add_argument("--base-url", help="openai-compatible: the embeddings server's base URL")
+    emb.add_argument("--model", help="openai(-compatible): the model name")
+    emb.add_argument("--dim", type=int, help="openai(-compatible): the vector size")
     args = parser.parse_args(argv)
 
     from rag.assistant import Assistant
-    from rag.embeddings import build_embedder
+    from rag.embeddings import build_embedder, embedder_identity
     from rag.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="own-words-"))
     settings = Settings(data_dir=args.data_dir or tmp / "rag")
+    chosen = {
+        "provider": args.embedding_provider,
+        "model_path": args.model_path,
+        "openai_base_url": args.base_url,
+        "openai_model": args.model,
+        "openai_dim": args.dim,
+    }
+    overrides = {key: value for key, value in chosen.items() if value is not None}
+    if overrides:
+        settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(update=overrides)})
+    model_id, dim = embedder_identity(settings.embedding)
+    print(f"embedding model: {model_id} ({settings.embedding.provider}, dim {dim})", file=sys.stderr)
     embedder = build_embedder(settings.embedding, settings.models_dir)
     t0 = time.perf_counter()
     assistant = Assistant.open(settings, embedder=embedder)
@@ -143,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = "\n".join(lines)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps({"split": args.split, "ndcg@10": table}, indent=2) + "\n")
+        payload = {"split": args.split, "embedding": {"model": model_id, "dim": dim}, "ndcg@10": table}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
     if args.write_docs:
         doc = DOCS.read_text(encoding="utf-8")
         head, _, rest = doc.partition(START)

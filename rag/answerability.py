@@ -105,6 +105,8 @@ class Evidence:
     papers: tuple[PaperEvidence, ...]
     top_similarity: float | None
     background: float | None
+    notes: tuple[str, ...] = ()  # retrieval's notes for the user (a rerank stage that fell back), shown as flags
+    rerank_ms: float | None = None
 
 
 @dataclass(frozen=True)

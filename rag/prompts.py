@@ -1,4 +1,5 @@
-"""Prompt templates and pure prompt building: the numbered sources block, the answer messages, the query rewrite.
+"""Prompt templates and pure prompt building: the numbered sources block, the answer messages, the query rewrite,
+the rerank request.
 
 Nothing here does I/O or calls an LLM. The sources block is sized in tokens with tiktoken's ``cl100k_base``
 (loaded offline from llama-index's bundled cache), so ``LLMSettings.context_tokens`` means the same thing
@@ -28,10 +29,12 @@ if TYPE_CHECKING:  # llama-index is imported only when messages are built (LLM m
 __all__ = [
     "NOT_COVERED",
     "PARTIAL",
+    "RERANK_PROMPT",
     "REWRITE_PROMPT",
     "SYSTEM_PROMPT",
     "HistoryItem",
     "build_messages",
+    "build_rerank_messages",
     "build_rewrite_messages",
     "format_sources",
     "parse_partial",
@@ -358,5 +361,39 @@ def build_rewrite_messages(history: Sequence[HistoryItem], question: str) -> lis
     user = REWRITE_USER_TEMPLATE.format(history=_transcript(history), question=_defang(_one_line(question)))
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=REWRITE_PROMPT),
+        ChatMessage(role=MessageRole.USER, content=user),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------- rerank
+
+RERANK_PROMPT = """\
+You rank search results. Given a question and numbered paper excerpts, reply with the numbers of the excerpts \
+that best answer the question, most relevant first, separated by commas (for example: 3, 1, 2). Reply with the \
+numbers only."""
+
+RERANK_USER_TEMPLATE = """\
+<question>{question}</question>
+
+<sources>
+{passages}
+</sources>
+
+Numbers, most relevant first:"""
+
+
+def build_rerank_messages(question: str, passages: Sequence[str], chars: int = 600) -> list[ChatMessage]:
+    """Messages asking the LLM to order ``passages`` (numbered from 1, each cut to ``chars``) for ``question``."""
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    lines = []
+    for n, text in enumerate(passages, start=1):
+        one = _one_line(text)
+        if len(one) > chars:
+            one = one[:chars].rsplit(" ", 1)[0] + ELLIPSIS
+        lines.append(f"[{n}] {_untrusted(one)}")
+    user = RERANK_USER_TEMPLATE.format(question=_defang(_one_line(question)), passages="\n".join(lines))
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=RERANK_PROMPT),
         ChatMessage(role=MessageRole.USER, content=user),
     ]

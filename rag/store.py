@@ -1,7 +1,8 @@
 """Chroma access: one client (embedded PersistentClient or a `chroma run` server) and the chunk collection.
 
-The collection records which embedding model wrote it; opening it with another model is refused, because
-vectors of two models in one collection give meaningless similarities.
+The collection records which embedding model wrote it (provider, model id, dimension); opening it with another
+model is refused with a one-line error pointing at `rag ingest --reindex`, because vectors of two models in one
+collection, or a query vector of one model against another's, give meaningless similarities.
 
 Server mode survives a restarted server: every collection call goes through ``ChunkStore._call``, which retries a
 transport failure (connection refused/reset, timeout) with backoff and re-resolves the collection, then gives up
@@ -22,17 +23,21 @@ from rag.settings import Settings
 
 __all__ = [
     "LEXICAL_FP_KEY",
+    "PROVIDER_KEY",
     "ChunkPage",
     "ChunkStore",
     "EmbeddingMismatchError",
     "StoreDamagedError",
     "StoreUnavailableError",
+    "collection_names",
     "connect",
     "open_store",
+    "rename_collection",
 ]
 
 _PAGE = 20_000  # fewer O(offset) pages at 10^6 chunks; Chroma binds one SQL variable per id (limit 32,766)
 _T = TypeVar("_T")
+PROVIDER_KEY = "embed_provider"  # collection metadata: the embedding provider (beside embed_model, embed_dim)
 LEXICAL_FP_KEY = "lexical_fp"  # collection metadata: fingerprint of the chunk ids the last ingest published
 PAPERS_KEY = "papers"  # collection metadata: distinct papers, published with the fingerprint
 
@@ -129,6 +134,7 @@ class ChunkStore:
         model_id: str,
         dim: int,
         *,
+        provider: str = "",
         location: str = "",
         retries: int = 0,
         backoff: float = 0.5,
@@ -137,6 +143,7 @@ class ChunkStore:
         self.name = name
         self.model_id = model_id
         self.dim = dim
+        self.provider = provider
         self.location = location
         self.retries = retries
         self.backoff = backoff
@@ -175,18 +182,28 @@ class ChunkStore:
         if self._collection is None:
             # embedding_function=None: we always pass vectors ourselves; Chroma's default function would try
             # to download a model at run time, which fails offline.
+            identity: dict[str, str | int] = {"embed_model": self.model_id, "embed_dim": self.dim}
+            if self.provider:
+                identity[PROVIDER_KEY] = self.provider
             col = self.client.get_or_create_collection(
                 self.name,
                 embedding_function=None,
-                metadata={"embed_model": self.model_id, "embed_dim": self.dim},
+                metadata=identity,
                 configuration={"hnsw": {"space": "cosine"}},
             )
             meta = col.metadata or {}
-            if meta.get("embed_model") != self.model_id or int(meta.get("embed_dim", 0)) != self.dim:
+            # A collection written before the provider was recorded is checked on model and dimension alone.
+            provider = meta.get(PROVIDER_KEY, self.provider)
+            if (
+                meta.get("embed_model") != self.model_id
+                or int(meta.get("embed_dim", 0)) != self.dim
+                or (self.provider and provider != self.provider)
+            ):
                 raise EmbeddingMismatchError(
-                    f"collection {self.name!r} holds embeddings of {meta.get('embed_model')!r} "
-                    f"(dim {meta.get('embed_dim')}), but {self.model_id!r} (dim {self.dim}) is configured. "
-                    "Use another collection (RAG_STORE__COLLECTION) or re-ingest with --rebuild."
+                    f"collection {self.name!r} was indexed with {_described(meta.get('embed_model'), provider)} "
+                    f"(dim {meta.get('embed_dim')}), but {_described(self.model_id, self.provider)} (dim {self.dim}) "
+                    "is configured: run `rag ingest --reindex` to index it again with the configured model (the "
+                    "current index serves until the new one is complete), or set the embedding settings back."
                 )
             self._collection = col
         return self._collection
@@ -281,17 +298,33 @@ class ChunkStore:
         self._collection = None
 
 
-def open_store(settings: Settings, client: Any = None) -> ChunkStore:
-    """The chunk store for ``settings`` (connecting unless a client is given)."""
+def _described(model_id: object, provider: object) -> str:
+    return f"{model_id!r} ({provider})" if provider else repr(model_id)
+
+
+def collection_names(client: Any) -> set[str]:
+    """Names of the collections the client sees (chromadb 1.x lists Collection objects or names by version)."""
+    return {getattr(c, "name", c) for c in client.list_collections()}
+
+
+def rename_collection(client: Any, old: str, new: str) -> None:
+    """Rename collection ``old`` to ``new`` (its chunks, vectors and metadata stay; no identity check)."""
+    client.get_collection(old).modify(name=new)
+
+
+def open_store(settings: Settings, client: Any = None, collection: str | None = None) -> ChunkStore:
+    """The chunk store for ``settings`` (connecting unless a client is given); ``collection`` overrides the
+    collection name (the re-index builds into a side collection)."""
     from rag.embeddings import embedder_identity
 
     model_id, dim = embedder_identity(settings.embedding)
     cfg = settings.store
     return ChunkStore(
         client or connect(settings),
-        cfg.collection,
+        collection or cfg.collection,
         model_id,
         dim,
+        provider=settings.embedding.provider,
         location=settings.store_location,
         retries=cfg.retries if cfg.mode == "server" else 0,
         backoff=cfg.retry_backoff,

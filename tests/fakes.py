@@ -31,7 +31,14 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms import CustomLLM
 from pydantic import Field
 
-__all__ = ["FAKE_DIM", "FakeEmbedding", "FakeLLM", "quote_first_source", "write_corpus_subset"]
+__all__ = [
+    "FAKE_DIM",
+    "FakeEmbedding",
+    "FakeLLM",
+    "quote_first_source",
+    "write_corpus_subset",
+    "write_tiny_cross_encoder",
+]
 
 FAKE_DIM = 384
 """The fake's vector size: the size the settings' embedding identity records on the collection (see ``fake_settings``
@@ -213,3 +220,29 @@ def assert_cli_error(out: str, err: str, message: str, as_json: bool) -> None:
         assert message in json.loads(out)["error"] and err == ""
     else:
         assert message in err and out == ""
+
+
+def write_tiny_cross_encoder(path: Path, seed: int = 0) -> Path:
+    """A randomly initialised two-layer BERT cross-encoder (hidden size 32, one output) with a word-level vocab,
+    saved as a local model directory: no cross-encoder ships offline, and the rerank plumbing needs only a real
+    ``CrossEncoder`` to load. Its scores are deterministic and meaningless. Imports torch (slow tests only)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    words = sorted(set(_WORD.findall(" ".join([*_STOPWORDS, "contrastive sentence embeddings negative sampling"]))))
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n", encoding="utf-8")
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=5 + len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    config.num_labels = 1  # one relevance logit per pair
+    BertForSequenceClassification(config).save_pretrained(path)
+    BertTokenizer(vocab=str(vocab), do_lower_case=True).save_pretrained(path)
+    return path

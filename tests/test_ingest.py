@@ -140,7 +140,8 @@ def test_other_embedding_model_is_refused(tmp_path: Path, embedder: Any) -> None
     settings = Settings(data_dir=tmp_path / "idx")
     Ingestor(settings, open_store(settings), embedder).ingest_paths([small_corpus(tmp_path, 2)])
     other = Settings(data_dir=tmp_path / "idx", embedding={"provider": "openai"})  # type: ignore[arg-type]
-    with pytest.raises(EmbeddingMismatchError, match="holds embeddings of 'sentence-transformers/all-MiniLM-L6-v2'"):
+    expected = r"indexed with 'sentence-transformers/all-MiniLM-L6-v2' \(local\) \(dim 384\).*rag ingest --reindex"
+    with pytest.raises(EmbeddingMismatchError, match=expected):
         open_store(other).count()
 
 

@@ -86,7 +86,8 @@ def test_real_server_ingest_and_retrieve(embedding_server: EmbeddingServer, tmp_
 
     # The same collection cannot be read with the bundled local model: its vectors mean something else.
     local = Settings(data_dir=tmp_path / "idx")
-    with pytest.raises(EmbeddingMismatchError, match=rf"holds embeddings of 'openai/{model}' \(dim {SMOLLM2_DIM}\)"):
+    expected = rf"indexed with 'openai/{model}' \(openai\) \(dim {SMOLLM2_DIM}\)"
+    with pytest.raises(EmbeddingMismatchError, match=expected):
         open_store(local).count()
 
 
