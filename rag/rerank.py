@@ -55,14 +55,9 @@ class CrossEncoderReranker:
     def load(self) -> Any:
         with self._lock:
             if self._model is None:
-                from rag.st_embedding import load_sentence_transformers
+                from rag.st_embedding import load_st_model
 
-                st = load_sentence_transformers()
-                if self.threads:
-                    import torch
-
-                    torch.set_num_threads(self.threads)
-                self._model = st.CrossEncoder(str(self.model_path), device="cpu", local_files_only=True)
+                self._model = load_st_model("CrossEncoder", self.model_path, self.threads)
             return self._model
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:

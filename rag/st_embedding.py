@@ -22,7 +22,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SentenceTransformerEmbedding", "check_model_dir", "load_sentence_transformers", "st_identity"]
+__all__ = [
+    "SentenceTransformerEmbedding",
+    "check_model_dir",
+    "load_sentence_transformers",
+    "load_st_model",
+    "st_identity",
+]
 
 _DIGEST_BYTES = 1 << 20  # read from each end of a weight file: cheap, and any fine-tune changes them
 _WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.onnx")
@@ -54,6 +60,17 @@ def load_sentence_transformers() -> Any:
     except ImportError as exc:  # pragma: no cover - the dev extra is installed wherever tests run
         raise ImportError("this setting needs torch and sentence-transformers: pip install -e '.[st]'") from exc
     return sentence_transformers
+
+
+def load_st_model(kind: str, path: Path, threads: int = 0) -> Any:
+    """A sentence-transformers ``SentenceTransformer`` or ``CrossEncoder`` (``kind``) from ``path`` on the CPU, with
+    torch limited to ``threads`` when set (oversubscribed OpenMP threads cost many times over on a busy machine)."""
+    st = load_sentence_transformers()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return getattr(st, kind)(str(path), device="cpu", local_files_only=True)
 
 
 def _digest(path: Path) -> str:
@@ -123,12 +140,7 @@ class SentenceTransformerEmbedding:
         """Load the model now (it loads on first use otherwise); safe to call from a background thread."""
         with self._lock:
             if self._model is None:
-                st = load_sentence_transformers()
-                if self.threads:
-                    import torch
-
-                    torch.set_num_threads(self.threads)
-                self._model = st.SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+                self._model = load_st_model("SentenceTransformer", self.model_path, self.threads)
             return self._model
 
     def _encode(self, texts: list[str], query: bool) -> list[list[float]]:
