@@ -153,6 +153,8 @@ def test_render_refusal_and_markdown_copy() -> None:
         outcome="refused", citations=[], text="The indexed abstracts don't answer this.", refusal_reason="off"
     )
     assert "Not answered from the indexed abstracts" in render.answer_html(refused)
+    fell_back = render.answer_html(replace(refused, flags=["rerank failed (timeout): the fused ranking was kept"]))
+    assert '<ul class="ans-flags"><li>rerank failed &#40;timeout&#41;' in fell_back
     panel = render.evidence_html(refused)
     assert "Nearest papers" in panel and panel.count('class="ev-card uncited"') == 2
     md = render.answer_markdown(_answer(sources=[replace(_answer().sources[0], metadata={"url": "https://x.org/1"})]))

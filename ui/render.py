@@ -150,13 +150,13 @@ def pending_html(partial: str = "", sources: Sequence[Source] = ()) -> str:
 
 def answer_html(answer: Answer) -> str:
     """The assistant's bubble for a finished answer (or a refusal, shown as such)."""
+    flags = ""
+    if answer.flags:  # on a refusal too: e.g. a rerank stage that failed and fell back
+        flags = '<ul class="ans-flags">' + "".join(f"<li>{esc(f)}</li>" for f in answer.flags) + "</ul>"
     if answer.refused:
         head = '<div class="refusal-head">Not answered from the indexed abstracts</div>'
-        return f'<div class="ans refusal">{head}{text_html(answer.text)}</div>'
+        return f'<div class="ans refusal">{head}{text_html(answer.text)}{flags}</div>'
     titles = {c.n: c.title for c in answer.citations}
-    flags = ""
-    if answer.flags:
-        flags = '<ul class="ans-flags">' + "".join(f"<li>{esc(f)}</li>" for f in answer.flags) + "</ul>"
     if answer.outcome == "partial":
         # Found the paper, not the detail: neither a full answer nor a refusal, and it says which detail is missing.
         head = f'<div class="partial-head">Partly answered: the abstracts do not give {esc(answer.missing)}</div>'
