@@ -145,6 +145,9 @@ def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> Pa
     # that answers ("our model is 3x-6x faster").
     claim = _without(spec.text, names)
     scored = [Quote(i, s, support(claim, canonical(s))[0]) for i, s in enumerate(sentences)]
+    if names and all(q.score == 0 for q in scored):
+        # The question is little but its names ("What is ClusterNS?"): the sentence naming them defines them.
+        scored = [Quote(i, s, support(spec.text, canonical(s))[0]) for i, s in enumerate(sentences)]
     qualifies = [_qualifies(spec, s) for s in sentences]
     # Without words naming the detail ("how much does it help?"), any sentence stating a value names it fully.
     on_detail = [support(spec.detail, canonical(s))[0] if spec.detail else 1.0 for s in sentences]

@@ -232,3 +232,21 @@ def test_extractive_quotes_the_opening_when_nothing_overlaps() -> None:
 )
 def test_parse_partial(reply: str, missing: str, rest: str) -> None:
     assert parse_partial(reply) == (missing, rest)
+
+
+def test_a_question_that_is_only_a_name_quotes_the_sentence_defining_it() -> None:
+    """Scoring sentences without the paper's own names leaves "What is ClusterNS?" nothing to match: the sentence
+    that names ClusterNS is the definition, not the abstract's opening."""
+    src = Source(
+        1,
+        "clusterns",
+        "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation",
+        "Contrastive learning has been widely studied in sentence representation learning. However, in-batch "
+        "samples are often simply treated as negative examples. We propose ClusterNS, which incorporates "
+        "clustering information into contrastive learning for unsupervised sentence representation learning.",
+        0.9,
+        "",
+    )
+    d = _decide("What is ClusterNS?", [src])
+    assert d.outcome == "answered"  # type: ignore[attr-defined]
+    assert "We propose ClusterNS" in extractive_answer(d).split("[1]")[0]  # type: ignore[arg-type]
