@@ -199,8 +199,9 @@ class ChunkStore:
                 or int(meta.get("embed_dim", 0)) != self.dim
                 or (self.provider and provider != self.provider)
             ):
+                stored = _described(meta.get("embed_model"), meta.get(PROVIDER_KEY))
                 raise EmbeddingMismatchError(
-                    f"collection {self.name!r} was indexed with {_described(meta.get('embed_model'), provider)} "
+                    f"collection {self.name!r} was indexed with {stored} "
                     f"(dim {meta.get('embed_dim')}), but {_described(self.model_id, self.provider)} (dim {self.dim}) "
                     "is configured: run `rag ingest --reindex` to index it again with the configured model (the "
                     "current index serves until the new one is complete), or set the embedding settings back."
