@@ -1,5 +1,5 @@
 """In-process fakes for the fast test loop (simonw/llm's ``EmbedDemo`` and ``MockModel``, tests/conftest.py):
-a deterministic embedder and a scripted chat LLM, both tiny, both speaking llama-index's interfaces, so the
+a deterministic embedder and a scripted chat LLM, both tiny, both speaking the core's protocols (rag.protocols), so the
 Assistant, the CLI and the UI run end to end without the bundled model or llama.cpp.
 
 >>> embedder = FakeEmbedding()                       # hashed words and character trigrams, unit length
@@ -16,20 +16,12 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from llama_index.core.base.llms.types import (
-    ChatMessage,
-    ChatResponse,
-    ChatResponseGen,
-    CompletionResponse,
-    CompletionResponseGen,
-    LLMMetadata,
-    MessageRole,
-)
-from llama_index.core.llms import CustomLLM
-from pydantic import Field
+
+if TYPE_CHECKING:
+    from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseGen
 
 __all__ = [
     "FAKE_DIM",
@@ -121,38 +113,35 @@ def quote_first_source(messages: Sequence[ChatMessage]) -> str:
     return f"{first} [1]."
 
 
-class FakeLLM(CustomLLM):
-    """A chat model in-process: answers from a queue of scripted replies, then by ``quote_first_source``. A queued
-    exception is raised by the call that takes it (before any delta, or after ``fail_after`` deltas when streaming).
-    Every call's messages are kept in ``calls``; replies stream word by word."""
+class FakeLLM:
+    """A chat model in-process (the ``ChatModel`` protocol): answers from a queue of scripted replies, then by
+    ``quote_first_source``. A queued exception is raised by the call that takes it (before any delta, or after
+    ``fail_after`` deltas when streaming). Every call's messages are kept in ``calls``; replies stream word by word.
+    A plain class, not a llama-index ``CustomLLM``: the fast loop then imports llama-index only in the tests whose
+    code builds LLM messages."""
 
-    model: str = "fake-llm"
-    replies: list[Any] = Field(default_factory=list)
-    fail_after: int = 0
-    calls: list[list[ChatMessage]] = Field(default_factory=list)
+    model = "fake-llm"
 
     def __init__(self, replies: Iterable[str | BaseException] = (), fail_after: int = 0) -> None:
-        super().__init__(replies=list(replies), fail_after=fail_after)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "FakeLLM"
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(model_name=self.model, is_chat_model=True, context_window=8192, num_output=512)
+        self.replies: list[str | BaseException] = list(replies)
+        self.fail_after = fail_after
+        self.calls: list[list[ChatMessage]] = []
 
     def _next(self, messages: Sequence[ChatMessage]) -> str | BaseException:
         self.calls.append(list(messages))
         return self.replies.pop(0) if self.replies else quote_first_source(messages)
 
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
+
         reply = self._next(messages)
         if isinstance(reply, BaseException):
             raise reply
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=reply))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
+
         reply = self._next(messages)
         if isinstance(reply, BaseException) and not self.fail_after:
             raise reply
@@ -167,15 +156,6 @@ class FakeLLM(CustomLLM):
                 raise reply
 
         return gen()
-
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(
-            text=self.chat([ChatMessage(role=MessageRole.USER, content=prompt)]).message.content or ""
-        )
-
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        text = self.complete(prompt).text
-        yield CompletionResponse(text=text, delta=text)
 
 
 def write_corpus_subset(corpus: Path, out: Path, titles: Sequence[str], extra: int) -> list[str]:

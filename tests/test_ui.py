@@ -27,6 +27,7 @@ from rag.types import Citation, Source
 from tests.conftest import free_port, serve_app
 from tests.fakes import UPLOADED
 from ui import render
+from ui.content import EXAMPLES
 
 CLUSTER_NS = "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation"
 GOOD_Q = "Which methods mine hard negatives with clustering for sentence embeddings?"
@@ -329,13 +330,11 @@ def test_page_serves_title_examples_and_mode_line(app_url: str) -> None:
     assert raw["title"] == "Paper RAG — ask ML paper abstracts"
     config = json.dumps(raw)
     assert "extractive mode (no LLM configured)" in html.unescape(config)  # the mode line
-    from ui.app import EXAMPLES
-
     assert all(json.dumps(q)[1:-1] in config for q in EXAMPLES)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("question", [GOOD_Q, *__import__("ui.app", fromlist=["EXAMPLES"]).EXAMPLES[1:]])
+@pytest.mark.parametrize("question", [GOOD_Q, *EXAMPLES[1:]])
 def test_example_questions_are_answered_with_evidence(app_url: str, question: str) -> None:
     s = Session(app_url).ask(question)
     try:

@@ -207,7 +207,7 @@ def test_an_upload_is_searchable_at_once_with_its_metadata(scratch: Handlers, tm
     result, status = scratch.ingest(str(upload), "auto-detect")
     assert "new-papers.jsonl: 1 paper added or updated" in result
     assert "Rejected (1)" in result and "new-papers.jsonl:2" in result and "&lt;b&gt;" in result
-    assert "<strong>2</strong><span>papers</span>" in status
+    assert isinstance(status, str) and "<strong>2</strong><span>papers</span>" in status
     page = Page(scratch).ask(question)
     assert page.cited()[0] == ("upl-1", UPLOADED["title"]) and 'href="https://example.org/origami"' in page.evidence
     page.settings(year_min=2023, categories="q-bio.BM")  # filters reach the uploaded paper's metadata

@@ -8,6 +8,8 @@ What each event does lives in ``ui.handlers``; the HTML in ``ui.render``; per-se
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -17,24 +19,13 @@ from rag.assistant import Assistant
 from rag.settings import LLM_PROVIDERS, Settings
 from rag.types import Mode
 from ui import render
-from ui.handlers import AUTO_FORMAT, Handlers
+from ui.content import DESCRIPTION, EXAMPLES, TITLE
+from ui.handlers import AUTO_FORMAT, KEEP, Handlers
 from ui.session import MAX_K, Chat, Prefs
 from ui.theme import COPY_JS, CSS, theme
 
-__all__ = ["ASK_CONCURRENCY", "EXAMPLES", "build_app", "launch", "parse_auth", "serve"]
+__all__ = ["ASK_CONCURRENCY", "build_app", "launch", "parse_auth", "serve"]
 
-TITLE = "Paper RAG"
-DESCRIPTION = (
-    "Ask questions about ML paper abstracts. Every answer cites its sources, "
-    "and every citation is checked against the cited abstract."
-)
-# Questions the bundled corpus answers (each one's top citation is checked in tests/test_ui.py).
-EXAMPLES = (
-    "Which methods mine hard negatives with clustering for sentence embeddings?",
-    "Can neural networks be trained without back-propagation?",
-    "How is music transcription done with diffusion models?",
-    "How does representation surgery help multi-task model merging?",
-)
 ASK_CONCURRENCY = 4  # answers computed at once; the rest wait in Gradio's queue
 MAX_UPLOAD = "50mb"
 
@@ -145,8 +136,9 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
 
         ask_outputs = [chatbot, evidence, searched, notice, markdown, question, chat]
         export_kw: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
+        ask = _streamed(h.ask)
         question.submit(
-            h.ask,
+            ask,
             [question, prefs, chat],
             ask_outputs,
             api_name="ask",
@@ -166,7 +158,7 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
         setting_inputs += [provider, model, base_url, api_key, temperature]
         gr.on(
             [c.change for c in setting_inputs],
-            h.apply_settings,
+            _plain(h.apply_settings),
             [prefs, *setting_inputs],
             [prefs, mode_line, settings_notice],
             api_name="apply_settings",
@@ -185,8 +177,15 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
             chatbot.clear(h.clear, None, ask_outputs, api_visibility="private", concurrency_limit=None),
         ):
             cleared.then(h.export_references, chat, [bib, csl], api_visibility="private", **export_kw)
+
+        def ingest_upload(file: str | None, fmt: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 -- how Gradio injects its progress bar
+            def report(done: int, total: int) -> None:
+                progress((done, total), desc="Embedding and indexing", unit="papers")
+
+            return _gradio_values(h.ingest(file, fmt, report))
+
         ingest.click(
-            h.ingest,
+            ingest_upload,
             [upload, fmt],
             [ingest_result, status],
             api_name="ingest",
@@ -195,6 +194,32 @@ def build_app(assistant: Assistant, settings: Settings, *, exposed: bool = False
         )
         app.load(h.status, None, status, api_name="status", show_progress="hidden")
     return app
+
+
+def _gradio_values(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(gr.skip() if v is KEEP else v for v in values)
+
+
+def _plain(handler: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
+    """``handler`` as Gradio calls it: its ``KEEP`` values become ``gr.skip()`` (wraps keeps its signature, from
+    which Gradio counts the inputs)."""
+
+    @functools.wraps(handler)
+    def call(*args: Any) -> tuple[Any, ...]:
+        return _gradio_values(handler(*args))
+
+    return call
+
+
+def _streamed(handler: Callable[..., Iterator[tuple[Any, ...]]]) -> Callable[..., Iterator[tuple[Any, ...]]]:
+    """A streaming ``handler`` as Gradio calls it (a generator function, so Gradio streams it)."""
+
+    @functools.wraps(handler)
+    def call(*args: Any) -> Iterator[tuple[Any, ...]]:
+        for values in handler(*args):
+            yield _gradio_values(values)
+
+    return call
 
 
 def _example_text(evt: gr.SelectData) -> str:

@@ -11,11 +11,10 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
-
-import gradio as gr
 
 from ingest.live import ingest_file
 from rag.answer import Answer
@@ -28,13 +27,23 @@ from ui.corpus import index_status
 from ui.feedback import Vote, record_feedback
 from ui.session import Chat, Prefs, prefs_from_inputs
 
-__all__ = ["AUTO_FORMAT", "EXPORT_FILES", "Handlers"]
+__all__ = ["AUTO_FORMAT", "EXPORT_FILES", "KEEP", "Handlers", "Keep"]
 
 log = logging.getLogger(__name__)
 
 AUTO_FORMAT = "auto-detect"
 EXPORT_FILES = ("references.bib", "references-csl.json")  # what the two download buttons save
 _STREAM_EVERY = 0.05  # seconds between Chatbot refreshes while an LLM streams
+
+
+class Keep(Enum):
+    """A returned value that leaves its component as it is. ``ui.app`` hands Gradio ``gr.skip()`` for it: the
+    handlers stay free of the UI library, so their tests run in the fast loop without importing it."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 # (chatbot messages, evidence, searched query, notice, markdown, question box, chat state)
 AskOutputs = tuple[Any, Any, Any, Any, Any, Any, Chat]
@@ -72,7 +81,7 @@ class Handlers:
             return
         user = render.question_html(q)
         shown = [*chat.messages, {"role": "user", "content": user}]
-        yield ([*shown, _bot(render.pending_html())], gr.skip(), gr.skip(), "", gr.skip(), "", chat)
+        yield ([*shown, _bot(render.pending_html())], KEEP, KEEP, "", KEEP, "", chat)
         events = self.assistant.stream(
             q,
             k=prefs.k,
@@ -96,7 +105,7 @@ class Handlers:
         except Exception as exc:  # any failure becomes a message; the session goes on
             message = self._failure(exc)
             chat.messages = [*shown, _bot(render.error_html(message))]
-            yield (chat.messages, *_skip(2), render.notice_html(message), gr.skip(), gr.skip(), chat)
+            yield (chat.messages, *_skip(2), render.notice_html(message), KEEP, KEEP, chat)
             return
         finally:
             close = getattr(events, "close", None)
@@ -110,12 +119,12 @@ class Handlers:
             render.query_html(answer),
             "",
             render.answer_markdown(answer),
-            gr.skip(),
+            KEEP,
             chat,
         )
 
     def _unchanged(self, chat: Chat, notice: str) -> AskOutputs:
-        return (gr.skip(), gr.skip(), gr.skip(), notice, gr.skip(), gr.skip(), chat)
+        return (KEEP, KEEP, KEEP, notice, KEEP, KEEP, chat)
 
     def _failure(self, exc: BaseException) -> str:
         from rag.llms import LLMError
@@ -152,7 +161,7 @@ class Handlers:
         base_url: str,
         api_key: str,
         temperature: float,
-    ) -> tuple[Prefs, str, str]:
+    ) -> tuple[Prefs, str | Keep, str]:
         """(session prefs, mode line, settings message). Invalid input keeps the previous prefs."""
         try:
             new = prefs_from_inputs(
@@ -170,7 +179,7 @@ class Handlers:
                 self.exposed,
             )
         except ValueError as exc:
-            return prefs, gr.skip(), render.notice_html(f"Not applied: {exc}")
+            return prefs, KEEP, render.notice_html(f"Not applied: {exc}")
         return (
             new,
             render.mode_html(new.mode_note(self.assistant.mode_note)),
@@ -197,23 +206,25 @@ class Handlers:
         s = index_status(self.assistant)
         return render.status_html(s.papers, s.chunks, s.model, s.where)
 
-    def ingest(self, file: str | None, fmt: str, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
-        """Ingest one uploaded file; (result, index status)."""
+    def ingest(
+        self, file: str | None, fmt: str, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[str, str | Keep]:
+        """Ingest one uploaded file; (result, index status). ``progress(done, total)`` follows the embedding."""
         if not file:
-            return render.notice_html("Choose a file to upload first."), gr.skip()
+            return render.notice_html("Choose a file to upload first."), KEEP
         path = Path(file)
 
         def report_progress(done: int, total: int) -> None:
-            if total:
-                progress((done, total), desc="Embedding and indexing", unit="papers")
+            if total and progress is not None:
+                progress(done, total)
 
         try:
             report = ingest_file(self.assistant, path, None if fmt == AUTO_FORMAT else fmt, report_progress)
         except IngestLockedError as exc:
-            return render.notice_html(str(exc)), gr.skip()
+            return render.notice_html(str(exc)), KEEP
         except Exception as exc:  # a broken upload must not take the server down
             log.exception("ingest failed")
-            return render.notice_html(f"{path.name}: could not be ingested ({type(exc).__name__})."), gr.skip()
+            return render.notice_html(f"{path.name}: could not be ingested ({type(exc).__name__})."), KEEP
         added = report.new + report.updated + report.repaired
         summary = report.summary() if report.seen else "no readable paper records in this file"
         return render.ingest_html(path.name, summary, report.rejected, added), self.status()
@@ -224,7 +235,7 @@ def _bot(content: str) -> dict[str, str]:
 
 
 def _skip(n: int) -> tuple[Any, ...]:
-    return tuple(gr.skip() for _ in range(n))
+    return (KEEP,) * n
 
 
 def _export_file(name: str, text: str) -> str:
