@@ -384,6 +384,20 @@ def shifted(index: Index, embed: Vectors, questions: list[str], beta: float) -> 
     return vec
 
 
+def rocchio(index: Index, embed: Vectors, chunks: int, beta: float) -> Callable[[str], Any]:
+    """Dense pseudo-relevance feedback: the query vector plus beta x the mean of its ``chunks`` nearest chunks'
+    vectors (Rocchio without negatives), renormalised."""
+    import numpy as np
+
+    def vec(q: str) -> Any:
+        v = embed.one(q)
+        top = np.argsort(-index.scores(v), kind="stable")[:chunks]
+        moved = v + beta * index.vectors[top].mean(0)
+        return moved / np.linalg.norm(moved)
+
+    return vec
+
+
 def variants(indexes: dict[str, Index], embed: Vectors, own: list[tuple[str, str, Any]]) -> dict[str, Ranker]:
     import numpy as np
 
@@ -442,6 +456,10 @@ def variants(indexes: dict[str, Index], embed: Vectors, own: list[tuple[str, str
     for beta in (0.3, 0.6, 1.0):
         out[f"query: moved {beta} x (chunks' mean - questions' mean), 2-fold over dev"] = ranker(
             base, vec=shifted(base, embed, [q for _, q, _ in own], beta)
+        )
+    for m, beta in ((3, 0.3), (3, 0.6), (5, 0.5), (10, 0.5), (10, 1.0)):
+        out[f"query: dense feedback (Rocchio), mean of top {m} chunks x {beta}"] = ranker(
+            base, vec=rocchio(base, embed, m, beta)
         )
     for m, t, w in ((3, 10, 0.1), (3, 10, 0.3), (10, 10, 0.1), (10, 10, 0.3), (10, 30, 0.1)):
         label = f"lexical: RM3 from top {m} dense papers, {t} terms, weight {w}, where the gate is shut"
