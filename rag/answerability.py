@@ -12,7 +12,9 @@ and whether a sentence supplies it:
 - **partial**, the paper is found but its abstract lacks the detail: some of the question's names are found and
   others are in no abstract ("SimCSE on STS-B" when the abstract reports only the STS average), or a number (a
   dataset) is asked for and no sentence of the paper that answers gives one for the detail asked ("What batch size
-  was used to pretrain wav2vec 2.0?"). The answer says what the abstract does say and names what is missing.
+  was used to pretrain wav2vec 2.0?"; a count, "How many images…", only by a value within a few words of what it
+  counts, so "1B parameters" does not answer it). The answer says what the abstract does say and names what is
+  missing.
 - **answered** otherwise: the lead paper's best sentences are quoted (scored without the names the paper is
   known to mention, so "our model is 3x faster" counts for "How much faster is LLMLingua-2?"). Another paper is
   added only when its own best sentence supports the question about as well: ``companion_ratio`` when the
@@ -34,6 +36,7 @@ from rag.citations import support
 from rag.question import QuestionSpec, canonical, mentions, technical
 from rag.sentences import split_sentences
 from rag.settings import Settings
+from rag.stemming import english_stemmer
 from rag.types import Source
 
 __all__ = ["Decision", "Evidence", "PaperEvidence", "Quote", "Thresholds", "decide", "decide_on", "gather"]
@@ -46,6 +49,11 @@ _VALUE = re.compile(
     r"millions?|billions?|dozens?)\b",
     re.IGNORECASE,
 )
+# A year in a reference ("(Dosovitskiy et al., 2020)") is no value the abstract reports.
+_REFERENCE = re.compile(r"\bet al\.?,?\s*\(?\d{4}[a-z]?\)?")
+# How many words from a value the thing it counts may be named: "1B parameters", "100 million tissue patches",
+# "1k-hour of audio" (a multiplier and a modifier or two in between), "participants: subtask A monolingual (126)".
+_COUNT_WINDOW = 4
 _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks?|corpus|corpora|tasks?)\b")
 
 
@@ -117,12 +125,29 @@ class Decision:
     evidence: tuple[PaperEvidence, ...] = field(default=())  # papers to quote, the lead first
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def _stems(words: Sequence[str]) -> set[str]:
+    return set(english_stemmer().stemWords(list(words)))
+
+
 def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
     """Whether a sentence gives the kind of answer asked for: a value for a number (not one the question itself
-    states, like the "2.0" of "wav2vec 2.0"), a name for a dataset."""
+    states, like the "2.0" of "wav2vec 2.0", nor a reference's year), counting what is counted when the question
+    asks "how many" ("How many images…" is not answered by "1B parameters"); a name for a dataset."""
     if spec.kind == "number":
         given = {m.group(0).lower() for m in _VALUE.finditer(canonical(spec.text))}
-        return any(m.group(0).lower() not in given for m in _VALUE.finditer(canonical(sentence)))
+        text = _REFERENCE.sub(" ", canonical(sentence))
+        values = [m for m in _VALUE.finditer(text) if m.group(0).lower() not in given]
+        if not spec.counts:
+            return bool(values)
+        counted = _stems(_words(spec.detail))
+        return any(
+            _stems(_words(text[: m.start()])[-_COUNT_WINDOW:] + _words(text[m.end() :])[:_COUNT_WINDOW]) & counted
+            for m in values
+        )
     if spec.kind == "dataset":
         return _NAMED.search(f" {sentence}") is not None
     return True

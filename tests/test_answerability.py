@@ -109,6 +109,55 @@ def test_analyse(question: str, kind: str, detail: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "counts"),
+    [
+        ("How many images are in the curated dataset DINOv2 builds?", True),
+        ("How many hours of unlabeled audio was wav2vec pre-trained on?", True),
+        ("How much faster is LLMLingua-2?", False),  # an amount, not a count of something named
+        ("What batch size was used to pretrain wav2vec 2.0?", False),
+    ],
+)
+def test_a_count_is_read_off_how_many(question: str, counts: bool) -> None:
+    assert analyse(question).counts is counts
+
+
+DINO = Source(
+    1,
+    "dinov2",
+    "DINOv2: Learning Robust Visual Features without Supervision",
+    "We propose an automatic pipeline to build a dedicated, diverse, and curated image dataset. We train a ViT "
+    "model (Dosovitskiy et al., 2020) with 1B parameters and distill it into smaller models on images.",
+    1.0,
+    "",
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "outcome"),
+    [
+        # "1B parameters" counts parameters, and a reference's year is no value: the image count is missing.
+        ("How many images are in the curated dataset that DINOv2 builds?", "partial"),
+        ("How many parameters does the DINOv2 ViT model have?", "answered"),
+    ],
+)
+def test_a_count_is_answered_only_by_a_value_counting_the_thing_asked(question: str, outcome: str) -> None:
+    assert _decide(question, [DINO]).outcome == outcome  # type: ignore[attr-defined]
+
+
+def test_the_counted_thing_may_be_named_before_the_value() -> None:
+    src = Source(
+        1,
+        "semeval",
+        "SemEval-2024 Task 8: Machine-Generated Text Detection",
+        "The task attracted a large number of participants: subtask A monolingual (126), subtask B (70).",
+        1.0,
+        "",
+    )
+    d = _decide("How many participants did subtask A of SemEval-2024 Task 8 attract?", [src])
+    assert d.outcome == "answered" and "126" in extractive_answer(d)  # type: ignore[attr-defined,arg-type]
+
+
+@pytest.mark.parametrize(
     ("question", "several"),
     [
         ("Which papers use K-means for hard negatives?", True),
