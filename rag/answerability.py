@@ -19,8 +19,9 @@ and whether a sentence supplies it:
   known to mention, so "our model is 3x faster" counts for "How much faster is LLMLingua-2?"). Another paper is
   added only when its own best sentence supports the question about as well: ``companion_ratio`` when the
   question asks for several papers ("Which papers…", rag.question.asks_for_several); for a question about one
-  paper ``companion_ratio_one`` and, in addition, a retrieval score near the lead's (``companion_score_ratio``),
-  so such answers are not padded with papers that merely share the topic.
+  paper ``companion_ratio_one`` and, in addition, a retrieval score near the lead's (``companion_score_ratio``)
+  and a sentence that supports the question on its own (``companion_support_one``), so such answers are not
+  padded with papers that merely share the topic.
 
 The thresholds are chosen on the dev split (docs/evals.md, ``python -m evals.calibrate_outcomes``).
 """
@@ -69,6 +70,7 @@ class Thresholds:
     companion_ratio: float
     companion_ratio_one: float
     companion_score_ratio: float
+    companion_support_one: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -81,6 +83,7 @@ class Thresholds:
             a.companion_ratio,
             a.companion_ratio_one,
             a.companion_score_ratio,
+            a.companion_support_one,
         )
 
 
@@ -194,13 +197,15 @@ def _companion(spec: QuestionSpec, lead: PaperEvidence, other: PaperEvidence, th
     the question about as well. A question about one paper ("Which method…", "What did SimCSE…") asks more:
     quoting the runners-up of retrieval padded such answers with papers that merely share the topic, so retrieval
     must also rate the paper close to the lead (``companion_score_ratio``); one it ranks far below the lead is
-    another paper on the topic, not a second answer."""
+    another paper on the topic, not a second answer. And its sentence must support the question in its own right
+    (``companion_support_one``): a question in other words than the abstracts' shares a word or two with every
+    paper on the topic, the lead's best sentence included, and "about as well as the lead" then admits them all."""
     if not set(lead.names) <= set(other.names) or other.best <= 0:
         return False
     if spec.several:
         return other.best >= th.companion_ratio * lead.best
     return (
-        other.best >= th.companion_ratio_one * lead.best
+        other.best >= max(th.companion_ratio_one * lead.best, th.companion_support_one)
         and other.source.score >= th.companion_score_ratio * lead.source.score
     )
 

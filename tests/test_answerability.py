@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rag.answerability import Thresholds, decide, gather
@@ -18,6 +20,7 @@ TH = Thresholds(
     companion_ratio=0.8,
     companion_ratio_one=1.2,
     companion_score_ratio=0.6,
+    companion_support_one=0.0,
 )
 GUIDED = Source(
     1,
@@ -299,3 +302,26 @@ def test_a_question_that_is_only_a_name_quotes_the_sentence_defining_it() -> Non
     d = _decide("What is ClusterNS?", [src])
     assert d.outcome == "answered"  # type: ignore[attr-defined]
     assert "We propose ClusterNS" in extractive_answer(d).split("[1]")[0]  # type: ignore[arg-type]
+
+
+def test_a_one_paper_answer_adds_no_paper_sharing_only_a_word_with_the_question() -> None:
+    """A question in other words shares a word or two with every paper on its topic, the lead included: "about as
+    well as the lead" then admits them all, so a companion's sentence must also support the question on its own."""
+    question = "a trick that makes text vectors isotropic after training"
+    lead = Source(
+        1, "whitening", "WhiteningBERT", "Producing sentence vectors is valuable. We study whitening.", 1.0, ""
+    )
+    topic = Source(2, "topic", "Sentence vectors", "Sentence vectors are compared with cosine similarity.", 0.95, "")
+    spec = analyse(question)
+    papers = gather(spec, [lead, topic])
+    assert papers[1].best == papers[0].best > 0  # the same one-word overlap
+    quoted = {
+        floor: [
+            p.source
+            for p in decide(
+                spec, papers, 0.5, 0.2, replace(TH, companion_ratio_one=0.7, companion_support_one=floor)
+            ).evidence
+        ]
+        for floor in (0.0, 0.3)
+    }
+    assert quoted == {0.0: [lead, topic], 0.3: [lead]}

@@ -109,6 +109,7 @@ def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None
         "companion_ratio": (0.7,),
         "companion_ratio_one": (1.2,),
         "companion_score_ratio": (0.6,),
+        "companion_support_one": (0.0,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
@@ -132,6 +133,7 @@ def test_calibration_picks_the_companion_setting_that_keeps_one_paper_answers_un
         "companion_ratio": (0.5,),
         "companion_ratio_one": (0.5,),
         "companion_score_ratio": (0.1, 0.5),
+        "companion_support_one": (0.0,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.companion_score_ratio == 0.5 and metrics["cited_precision"] == 1.0
