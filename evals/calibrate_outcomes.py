@@ -38,10 +38,11 @@ GRID: dict[str, tuple[float, ...]] = {
     "companion_ratio": (0.5, 0.6, 0.7, 0.8, 1.0),
     "companion_ratio_one": (0.5, 0.7, 0.8, 1.0, 1.2),
     "companion_score_ratio": (0.5, 0.6, 0.7, 0.8, 0.9),
+    "companion_support_one": (0.0, 0.1, 0.2, 0.3, 0.4),
 }
 # Thresholds that choose which papers an answer quotes, never the outcome: for a given setting of the others the
 # honest-outcome score is the same, so the search skips them when that score is already beaten.
-CITATION_KEYS = ("companion_ratio", "companion_ratio_one", "companion_score_ratio")
+CITATION_KEYS = ("companion_ratio", "companion_ratio_one", "companion_score_ratio", "companion_support_one")
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,19 @@ def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> 
     best: tuple[tuple[float, ...], Thresholds, dict[str, float]] | None = None
     outcome_keys = [k for k in grid if k not in CITATION_KEYS]
     citation_keys = [k for k in grid if k in CITATION_KEYS]
+    first_citation = {k: grid[k][0] for k in citation_keys}
+    seen: set[tuple[str, ...]] = set()
     for outcome_values in itertools.product(*(grid[k] for k in outcome_keys)):
+        outcome_setting = dict(zip(outcome_keys, outcome_values, strict=True))
+        # Settings that give every question the same outcome quote the same papers under every citation setting
+        # (the lead and its companions do not depend on the outcome thresholds), so they score the same: only the
+        # first of them, the one an exhaustive search would keep, is searched.
+        outcomes = tuple(decide_on(c.evidence, Thresholds(**outcome_setting, **first_citation)).outcome for c in cases)
+        if outcomes in seen:
+            continue
+        seen.add(outcomes)
         for i, citation_values in enumerate(itertools.product(*(grid[k] for k in citation_keys))):
-            values = dict(zip(outcome_keys, outcome_values, strict=True)) | dict(
-                zip(citation_keys, citation_values, strict=True)
-            )
+            values = outcome_setting | dict(zip(citation_keys, citation_values, strict=True))
             th = Thresholds(**values)
             m = score(cases, th)
             if m.get("false_refusals", 0.0) > MAX_FALSE_REFUSALS:

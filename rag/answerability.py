@@ -12,13 +12,16 @@ and whether a sentence supplies it:
 - **partial**, the paper is found but its abstract lacks the detail: some of the question's names are found and
   others are in no abstract ("SimCSE on STS-B" when the abstract reports only the STS average), or a number (a
   dataset) is asked for and no sentence of the paper that answers gives one for the detail asked ("What batch size
-  was used to pretrain wav2vec 2.0?"). The answer says what the abstract does say and names what is missing.
+  was used to pretrain wav2vec 2.0?"; a count, "How many images…", only by a value within a few words of what it
+  counts, so "1B parameters" does not answer it). The answer says what the abstract does say and names what is
+  missing.
 - **answered** otherwise: the lead paper's best sentences are quoted (scored without the names the paper is
   known to mention, so "our model is 3x faster" counts for "How much faster is LLMLingua-2?"). Another paper is
   added only when its own best sentence supports the question about as well: ``companion_ratio`` when the
   question asks for several papers ("Which papers…", rag.question.asks_for_several); for a question about one
-  paper ``companion_ratio_one`` and, in addition, a retrieval score near the lead's (``companion_score_ratio``),
-  so such answers are not padded with papers that merely share the topic.
+  paper ``companion_ratio_one`` and, in addition, a retrieval score near the lead's (``companion_score_ratio``)
+  and a sentence that supports the question on its own (``companion_support_one``), so such answers are not
+  padded with papers that merely share the topic.
 
 The thresholds are chosen on the dev split (docs/evals.md, ``python -m evals.calibrate_outcomes``).
 """
@@ -34,6 +37,7 @@ from rag.citations import support
 from rag.question import QuestionSpec, canonical, mentions, technical
 from rag.sentences import split_sentences
 from rag.settings import Settings
+from rag.stemming import english_stemmer
 from rag.types import Source
 
 __all__ = ["Decision", "Evidence", "PaperEvidence", "Quote", "Thresholds", "decide", "decide_on", "gather"]
@@ -46,6 +50,11 @@ _VALUE = re.compile(
     r"millions?|billions?|dozens?)\b",
     re.IGNORECASE,
 )
+# A year in a reference ("(Dosovitskiy et al., 2020)") is no value the abstract reports.
+_REFERENCE = re.compile(r"\bet al\.?,?\s*\(?\d{4}[a-z]?\)?")
+# How many words from a value the thing it counts may be named: "1B parameters", "100 million tissue patches",
+# "1k-hour of audio" (a multiplier and a modifier or two in between), "participants: subtask A monolingual (126)".
+_COUNT_WINDOW = 4
 _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks?|corpus|corpora|tasks?)\b")
 
 
@@ -61,6 +70,7 @@ class Thresholds:
     companion_ratio: float
     companion_ratio_one: float
     companion_score_ratio: float
+    companion_support_one: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -73,6 +83,7 @@ class Thresholds:
             a.companion_ratio,
             a.companion_ratio_one,
             a.companion_score_ratio,
+            a.companion_support_one,
         )
 
 
@@ -117,12 +128,29 @@ class Decision:
     evidence: tuple[PaperEvidence, ...] = field(default=())  # papers to quote, the lead first
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def _stems(words: Sequence[str]) -> set[str]:
+    return set(english_stemmer().stemWords(list(words)))
+
+
 def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
     """Whether a sentence gives the kind of answer asked for: a value for a number (not one the question itself
-    states, like the "2.0" of "wav2vec 2.0"), a name for a dataset."""
+    states, like the "2.0" of "wav2vec 2.0", nor a reference's year), counting what is counted when the question
+    asks "how many" ("How many images…" is not answered by "1B parameters"); a name for a dataset."""
     if spec.kind == "number":
         given = {m.group(0).lower() for m in _VALUE.finditer(canonical(spec.text))}
-        return any(m.group(0).lower() not in given for m in _VALUE.finditer(canonical(sentence)))
+        text = _REFERENCE.sub(" ", canonical(sentence))
+        values = [m for m in _VALUE.finditer(text) if m.group(0).lower() not in given]
+        if not spec.counts:
+            return bool(values)
+        counted = _stems(_words(spec.detail))
+        return any(
+            _stems(_words(text[: m.start()])[-_COUNT_WINDOW:] + _words(text[m.end() :])[:_COUNT_WINDOW]) & counted
+            for m in values
+        )
     if spec.kind == "dataset":
         return _NAMED.search(f" {sentence}") is not None
     return True
@@ -169,13 +197,15 @@ def _companion(spec: QuestionSpec, lead: PaperEvidence, other: PaperEvidence, th
     the question about as well. A question about one paper ("Which method…", "What did SimCSE…") asks more:
     quoting the runners-up of retrieval padded such answers with papers that merely share the topic, so retrieval
     must also rate the paper close to the lead (``companion_score_ratio``); one it ranks far below the lead is
-    another paper on the topic, not a second answer."""
+    another paper on the topic, not a second answer. And its sentence must support the question in its own right
+    (``companion_support_one``): a question in other words than the abstracts' shares a word or two with every
+    paper on the topic, the lead's best sentence included, and "about as well as the lead" then admits them all."""
     if not set(lead.names) <= set(other.names) or other.best <= 0:
         return False
     if spec.several:
         return other.best >= th.companion_ratio * lead.best
     return (
-        other.best >= th.companion_ratio_one * lead.best
+        other.best >= max(th.companion_ratio_one * lead.best, th.companion_support_one)
         and other.source.score >= th.companion_score_ratio * lead.source.score
     )
 

@@ -96,13 +96,15 @@ _NAME_SUFFIX = re.compile(r"-(?:style|like|based|type|esque)$", re.IGNORECASE)
 class QuestionSpec:
     """``names``: specific terms evidence must mention; ``detail``: the words naming what is asked ("batch
     size"), "" when the question asks for a description; ``several``: the question asks for several papers
-    ("Which papers…"), not about one."""
+    ("Which papers…"), not about one; ``counts``: the question asks how many of the ``detail`` there are ("How
+    many images…"), so only a value that counts them answers it (not "1B parameters")."""
 
     text: str
     kind: AskKind
     names: tuple[str, ...]
     detail: str
     several: bool = False
+    counts: bool = False
 
 
 def specific_terms(question: str) -> list[str]:
@@ -161,7 +163,8 @@ def analyse(question: str) -> QuestionSpec:
     if m and kind in ("number", "dataset"):
         words = [w for w in m.group("detail").split() if w.lower() not in _QUESTION_WORDS]
         detail = " ".join(words)
-    return QuestionSpec(q, kind, tuple(specific_terms(q)), detail, asks_for_several(q))
+    counts = bool(m and detail and re.match(r"how many\b", m.group(0), re.IGNORECASE))
+    return QuestionSpec(q, kind, tuple(specific_terms(q)), detail, asks_for_several(q), counts)
 
 
 def _term_pattern(term: str) -> str:

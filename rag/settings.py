@@ -212,6 +212,14 @@ class AnswerSettings(_Section):
         description="For a question about one paper, another paper is quoted only when its retrieval score is at "
         "least this share of the leading paper's (keeps one-paper answers unpadded by papers on the same topic).",
     )
+    companion_support_one: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="For a question about one paper, another paper is quoted only when its best sentence supports "
+        "the question at least this well (rag.citations.support, the share of the question's words it covers), "
+        "whatever the lead's: a word or two in common is no support.",
+    )
 
 
 class StoreSettings(_Section):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rag.answerability import Thresholds, decide, gather
@@ -18,6 +20,7 @@ TH = Thresholds(
     companion_ratio=0.8,
     companion_ratio_one=1.2,
     companion_score_ratio=0.6,
+    companion_support_one=0.0,
 )
 GUIDED = Source(
     1,
@@ -106,6 +109,55 @@ def test_mentions(text: str, term: str, found: bool) -> None:
 def test_analyse(question: str, kind: str, detail: str) -> None:
     spec = analyse(question)
     assert (spec.kind, spec.detail) == (kind, detail)
+
+
+@pytest.mark.parametrize(
+    ("question", "counts"),
+    [
+        ("How many images are in the curated dataset DINOv2 builds?", True),
+        ("How many hours of unlabeled audio was wav2vec pre-trained on?", True),
+        ("How much faster is LLMLingua-2?", False),  # an amount, not a count of something named
+        ("What batch size was used to pretrain wav2vec 2.0?", False),
+    ],
+)
+def test_a_count_is_read_off_how_many(question: str, counts: bool) -> None:
+    assert analyse(question).counts is counts
+
+
+DINO = Source(
+    1,
+    "dinov2",
+    "DINOv2: Learning Robust Visual Features without Supervision",
+    "We propose an automatic pipeline to build a dedicated, diverse, and curated image dataset. We train a ViT "
+    "model (Dosovitskiy et al., 2020) with 1B parameters and distill it into smaller models on images.",
+    1.0,
+    "",
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "outcome"),
+    [
+        # "1B parameters" counts parameters, and a reference's year is no value: the image count is missing.
+        ("How many images are in the curated dataset that DINOv2 builds?", "partial"),
+        ("How many parameters does the DINOv2 ViT model have?", "answered"),
+    ],
+)
+def test_a_count_is_answered_only_by_a_value_counting_the_thing_asked(question: str, outcome: str) -> None:
+    assert _decide(question, [DINO]).outcome == outcome  # type: ignore[attr-defined]
+
+
+def test_the_counted_thing_may_be_named_before_the_value() -> None:
+    src = Source(
+        1,
+        "semeval",
+        "SemEval-2024 Task 8: Machine-Generated Text Detection",
+        "The task attracted a large number of participants: subtask A monolingual (126), subtask B (70).",
+        1.0,
+        "",
+    )
+    d = _decide("How many participants did subtask A of SemEval-2024 Task 8 attract?", [src])
+    assert d.outcome == "answered" and "126" in extractive_answer(d)  # type: ignore[attr-defined,arg-type]
 
 
 @pytest.mark.parametrize(
@@ -250,3 +302,26 @@ def test_a_question_that_is_only_a_name_quotes_the_sentence_defining_it() -> Non
     d = _decide("What is ClusterNS?", [src])
     assert d.outcome == "answered"  # type: ignore[attr-defined]
     assert "We propose ClusterNS" in extractive_answer(d).split("[1]")[0]  # type: ignore[arg-type]
+
+
+def test_a_one_paper_answer_adds_no_paper_sharing_only_a_word_with_the_question() -> None:
+    """A question in other words shares a word or two with every paper on its topic, the lead included: "about as
+    well as the lead" then admits them all, so a companion's sentence must also support the question on its own."""
+    question = "a trick that makes text vectors isotropic after training"
+    lead = Source(
+        1, "whitening", "WhiteningBERT", "Producing sentence vectors is valuable. We study whitening.", 1.0, ""
+    )
+    topic = Source(2, "topic", "Sentence vectors", "Sentence vectors are compared with cosine similarity.", 0.95, "")
+    spec = analyse(question)
+    papers = gather(spec, [lead, topic])
+    assert papers[1].best == papers[0].best > 0  # the same one-word overlap
+    quoted = {
+        floor: [
+            p.source
+            for p in decide(
+                spec, papers, 0.5, 0.2, replace(TH, companion_ratio_one=0.7, companion_support_one=floor)
+            ).evidence
+        ]
+        for floor in (0.0, 0.3)
+    }
+    assert quoted == {0.0: [lead, topic], 0.3: [lead]}

@@ -109,6 +109,7 @@ def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None
         "companion_ratio": (0.7,),
         "companion_ratio_one": (1.2,),
         "companion_score_ratio": (0.6,),
+        "companion_support_one": (0.0,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
@@ -132,7 +133,34 @@ def test_calibration_picks_the_companion_setting_that_keeps_one_paper_answers_un
         "companion_ratio": (0.5,),
         "companion_ratio_one": (0.5,),
         "companion_score_ratio": (0.1, 0.5),
+        "companion_support_one": (0.0,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.companion_score_ratio == 0.5 and metrics["cited_precision"] == 1.0
     assert score(cases, replace(chosen, companion_score_ratio=0.1))["cited_precision"] == 0.5
+
+
+def test_calibration_chooses_a_support_floor_that_drops_a_one_word_companion() -> None:
+    """Two settings of the outcome thresholds give the same outcomes here (the search scores them once); the
+    citation search still reaches ``companion_support_one`` and keeps the floor that quotes the lead alone."""
+    question = "a trick that makes text vectors isotropic after training"
+    lead = Source(
+        1, "whitening", "WhiteningBERT", "Producing sentence vectors is valuable. We study whitening.", 1.0, ""
+    )
+    topic = Source(2, "topic", "Sentence vectors", "Sentence vectors are compared with cosine similarity.", 0.95, "")
+    spec = analyse(question)
+    q = EvalQuestion("a", "own_words", question, ("whitening",), "dev")
+    cases = [Case(q, Evidence(spec, (lead, topic), tuple(gather(spec, [lead, topic])), 0.6, 0.2))]
+    grid = {
+        "min_similarity": (0.2,),
+        "min_margin": (-0.1, 0.0),
+        "min_margin_named": (-0.3,),
+        "min_detail": (0.6,),
+        "companion_ratio": (0.6,),
+        "companion_ratio_one": (0.7,),
+        "companion_score_ratio": (0.5,),
+        "companion_support_one": (0.0, 0.3),
+    }
+    chosen, metrics = choose(cases, grid)
+    assert (chosen.min_margin, chosen.companion_support_one, metrics["cited_precision"]) == (-0.1, 0.3, 1.0)
+    assert score(cases, replace(chosen, companion_support_one=0.0))["cited_precision"] == 0.5
