@@ -45,6 +45,7 @@ _LABEL = re.compile(r"^\W*(?:abstract|answer|query|search query|rephrasing)(?:\s
 _TITLE = re.compile(r"^\W*title\W*:", re.I)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.):]|q\d{1,2}[.):])\s*", re.I)
 _WORD = re.compile(r"\w+")
+_TAG = re.compile(r"</?\w+>")  # the prompt's <question> tags, which a small model echoes around its lines
 
 
 class RewriteError(RuntimeError):
@@ -57,7 +58,7 @@ def parse_passage(reply: str) -> str:
     lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
     if len(lines) > 1 and _TITLE.match(lines[0]):
         lines = lines[1:]  # a title line before the abstract: the model's guess of a name, no evidence of topic
-    text = _LABEL.sub("", " ".join(" ".join(lines).split()), count=1).strip().strip('"')
+    text = _LABEL.sub("", " ".join(_TAG.sub(" ", " ".join(lines)).split()), count=1).strip().strip('"')
     if len(text) > PASSAGE_CHARS:
         text = text[:PASSAGE_CHARS].rsplit(" ", 1)[0]
     return text if len(_WORD.findall(text)) >= MIN_PASSAGE_WORDS else ""
@@ -69,7 +70,7 @@ def parse_queries(reply: str, question: str, n: int) -> list[str]:
     seen = {_key(question)}
     out: list[str] = []
     for line in reply.splitlines():
-        text = _LABEL.sub("", _LIST_MARKER.sub("", line.strip()), count=1).strip().strip("\"'`").strip()
+        text = _LABEL.sub("", _LIST_MARKER.sub("", _TAG.sub("", line).strip()), count=1).strip().strip("\"'`").strip()
         if text.endswith(":") or len(_WORD.findall(text)) < 2 or _key(text) in seen:
             continue
         if len(text) > MAX_QUERY_CHARS:
