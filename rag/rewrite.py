@@ -27,6 +27,8 @@ from rag.settings import RewriteSettings
 from rag.types import Probe
 
 __all__ = [
+    "MIN_PASSAGE_WORDS",
+    "PASSAGE_CHARS",
     "HydeRewriter",
     "MultiQueryRewriter",
     "RewriteError",
@@ -39,8 +41,8 @@ __all__ = [
 # The bundled embedder reads 256 word-pieces (~1 000 characters of English): a longer passage would be cut there
 # anyway, and on the BM25 side its tail would outweigh the question.
 PASSAGE_CHARS = 1000
-MIN_PASSAGE_WORDS = 5
-MAX_QUERY_CHARS = 300
+MIN_PASSAGE_WORDS = 5  # fewer is a refusal or a preamble ("Sure, here it is."), not an abstract
+MAX_QUERY_CHARS = 300  # a search query, not a paragraph: longer lines are the model answering instead
 _LABEL = re.compile(r"^\W*(?:abstract|answer|query|search query|rephrasing)(?:\s*\d+)?\W*:[\s*]*", re.I)
 _TITLE = re.compile(r"^\W*title\W*:", re.I)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.):]|q\d{1,2}[.):])\s*", re.I)
