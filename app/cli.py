@@ -91,6 +91,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "embedding_provider": settings.embedding.provider,
         "embedding_model": store.model_id,
         "rerank": settings.rerank.provider,
+        "rewrite": settings.rewrite.mode,
         "papers": store.paper_count(),
         "chunks": store.count(),
     }

@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/own_words.py --split test --write-docs  # report on test (docs/retrieval.md)
     .venv/bin/python benchmarks/own_words.py --split dev \
         --embedding-provider sentence-transformers --model-path /models/bge-small-en-v1.5   # another model
+    .venv/bin/python benchmarks/own_words.py --split dev --rewrite hyde,hyde+bm25-passage,multi-query \
+        --llm-base-url http://127.0.0.1:8080/v1 --llm-model smollm2       # the query-rewriting stage, own words
 
 The embedding options (or RAG_EMBEDDING__* / rag.toml, which they override) choose the model of *both* sides: this
 project's index and the anchor's, so the anchor row always uses the same model as the rows it is compared with.
@@ -18,6 +20,11 @@ Slices (paper-level nDCG@10, ranx):
   with some of it, and broad-topic questions (type ``broad``, several gold papers);
 - curated: the answerable curated questions (evals/datasets/curated.jsonl) of the split, without follow-ups;
 - wording reuse: 10-word windows of abstract sentences (evals/synthetic.py; seed 7 on dev, 23 on test).
+
+``--rewrite``: instead of the table above, the query-rewriting stage (rag.rewrite) against hybrid without it, on the
+own-words slices only (each rewritten question costs an LLM call), with milliseconds per ``search`` and how often the
+stage fell back; ``--questions N`` takes N evenly spaced own-words questions. The LLM runs at temperature 0 and its
+replies are kept per prompt, so ``hyde+bm25-passage`` reuses ``hyde``'s passages (its time is search time only).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -45,6 +53,11 @@ K = 10
 
 Slice = list[tuple[str, str, tuple[str, ...]]]  # (qid, question, gold paper ids)
 Ranker = Callable[[str], list[str]]
+REWRITES: dict[str, dict[str, str]] = {  # --rewrite name -> RewriteSettings fields
+    "hyde": {"mode": "hyde"},
+    "hyde+bm25-passage": {"mode": "hyde", "hyde_bm25": "question+passage"},
+    "multi-query": {"mode": "multi-query"},
+}
 
 
 def slices(split: str, papers: Sequence[Any]) -> dict[str, Slice]:
@@ -112,6 +125,76 @@ def ndcg(questions: Slice, rank: Ranker) -> float:
     return float(evaluate(qrels, Run(runs), "ndcg@10"))
 
 
+class _Replay:
+    """The LLM with its replies kept per prompt: at temperature 0 the same prompt gets the same reply, so variants
+    that send the same prompt (HyDE with either BM25 text) pay for one call."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.model = llm.model
+        self.api_base = getattr(llm, "api_base", None)
+        self._replies: dict[tuple[tuple[str, str], ...], Any] = {}
+
+    def chat(self, messages: Sequence[Any], **kwargs: Any) -> Any:
+        key = tuple((str(m.role), str(m.content)) for m in messages)
+        if key not in self._replies:
+            self._replies[key] = self.llm.chat(messages, **kwargs)
+        return self._replies[key]
+
+    def stream_chat(self, messages: Sequence[Any], **kwargs: Any) -> Any:
+        return self.llm.stream_chat(messages, **kwargs)
+
+
+def rewrite_table(args: argparse.Namespace, assistant: Any, sets: dict[str, Slice]) -> str:
+    """nDCG@10 on the own-words slices, ms per search and fall-backs: hybrid, then hybrid with each rewrite."""
+    from rag.llms import build_llm
+    from rag.retrieve import Retriever
+    from rag.rewrite import build_rewriter
+    from rag.settings import LLMSettings, RewriteSettings
+
+    llm_cfg = LLMSettings(
+        provider="openai-compatible",
+        base_url=args.llm_base_url,
+        model=args.llm_model,
+        max_tokens=args.llm_max_tokens,
+        timeout=args.llm_timeout,
+        max_retries=0,
+    )
+    llm = _Replay(build_llm(llm_cfg))
+    own = {name: qs for name, qs in sets.items() if name.startswith("own words")}
+    every = own["own words: all"]
+    n = min(args.questions or len(every), len(every))
+    chosen = {every[i * len(every) // n][0] for i in range(n)}
+    subsets = {name: [q for q in qs if q[0] in chosen] for name, qs in own.items()}
+    own = {name: qs for name, qs in subsets.items() if qs}
+    base = assistant.retriever
+    header = f"| nDCG@10, {args.split} split | " + " | ".join(f"{s} ({len(q)})" for s, q in own.items())
+    lines = [header + " | ms per search, p50 / mean | fell back |", "|---|" + "---|" * (len(own) + 2)]
+    for name in ["none", *args.rewrite.split(",")]:
+        rewriter = None if name == "none" else build_rewriter(RewriteSettings(**REWRITES[name]), llm)  # type: ignore[arg-type]
+        retriever = Retriever(base.store, base.lexical, base.embedder, base.candidates, rewriter=rewriter)
+        ms: list[float] = []
+        notes: list[str] = []
+
+        def rank(q: str, retriever: Retriever = retriever, ms: list[float] = ms, notes: list[str] = notes) -> list[str]:
+            t0 = time.perf_counter()
+            found = retriever.search(q, K, "hybrid")
+            ms.append((time.perf_counter() - t0) * 1000)
+            notes.extend(found.notes)
+            return [h.paper_id for h in found.hits]
+
+        # Each question is searched once: the slices are subsets of "own words: all", scored from its rankings.
+        ranked = {q: rank(q) for _, q, _ in own["own words: all"]}
+        row = {s: ndcg(qs, ranked.__getitem__) for s, qs in own.items()}
+        label = "hybrid, no rewrite" if name == "none" else f"hybrid + {name}"
+        cost = f"{statistics.median(ms):,.0f} / {statistics.fmean(ms):,.0f}"
+        lines.append(f"| {label} | " + " | ".join(f"{row[s]:.3f}" for s in own) + f" | {cost} | {len(notes)} |")
+        print(lines[-1], file=sys.stderr)
+        if notes:
+            print(f"  e.g. {notes[0]}", file=sys.stderr)
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
@@ -119,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, help="an existing index of the bundled corpus (default: build one)")
     parser.add_argument("--json", type=Path, help="write the numbers as JSON")
     parser.add_argument("--write-docs", action="store_true", help=f"replace the table in {DOCS.relative_to(ROOT)}")
+    rw = parser.add_argument_group("query rewriting (rag.rewrite; own-words slices only)")
+    rw.add_argument("--rewrite", help=f"comma-separated, of: {', '.join(REWRITES)}")
+    rw.add_argument("--questions", type=int, help="N evenly spaced own-words questions (default: all)")
+    rw.add_argument("--llm-base-url", help="the OpenAI-compatible chat server that rewrites")
+    rw.add_argument("--llm-model", default="smollm2")
+    rw.add_argument("--llm-max-tokens", type=int, default=128, help="most tokens per rewrite reply")
+    rw.add_argument("--llm-timeout", type=float, default=300.0, help="seconds per LLM request (no retries)")
     emb = parser.add_argument_group("embedding model (both this project's index and the anchor's)")
     emb.add_argument("--embedding-provider", choices=EMBEDDING_PROVIDERS, help="default: settings ('local')")
     emb.add_argument("--model-path", type=Path, help="sentence-transformers: the local model directory")
@@ -126,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     emb.add_argument("--model", help="openai(-compatible): the model name")
     emb.add_argument("--dim", type=int, help="openai(-compatible): the vector size")
     args = parser.parse_args(argv)
+    if args.rewrite and not args.llm_base_url:
+        parser.error("--rewrite needs --llm-base-url")
+    if args.rewrite and set(args.rewrite.split(",")) - set(REWRITES):
+        parser.error(f"--rewrite takes {', '.join(REWRITES)}")
 
     from rag.assistant import Assistant
     from rag.embeddings import build_embedder, embedder_identity
@@ -153,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     from ingest.formats import read_paths
 
     papers = dedup(read_paths([settings.corpus_dir])[0].records)
+    if args.rewrite:
+        print(rewrite_table(args, assistant, slices(args.split, papers)))
+        return
     t0 = time.perf_counter()
     rankers: dict[str, Ranker] = {"llama-index quickstart (anchor)": anchor(papers, embedder, tmp / "anchor")}
     print(f"anchor ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -116,8 +116,9 @@ class Evidence:
     papers: tuple[PaperEvidence, ...]
     top_similarity: float | None
     background: float | None
-    notes: tuple[str, ...] = ()  # retrieval's notes for the user (a rerank stage that fell back), shown as flags
+    notes: tuple[str, ...] = ()  # retrieval's notes for the user (a rewrite or rerank stage that fell back): flags
     rerank_ms: float | None = None
+    rewrite_ms: float | None = None
 
 
 @dataclass(frozen=True)

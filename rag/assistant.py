@@ -125,7 +125,12 @@ class Assistant:
             from rag.rerank import build_reranker
 
             reranker = build_reranker(settings.rerank, llm)
-        retriever = Retriever.open(settings, store, embedder, reranker)
+        rewriter = None
+        if settings.rewrite.mode != "none":
+            from rag.rewrite import build_rewriter
+
+            rewriter = build_rewriter(settings.rewrite, llm)
+        retriever = Retriever.open(settings, store, embedder, reranker, rewriter)
         return cls(settings, retriever, llm)
 
     @property
@@ -170,7 +175,7 @@ class Assistant:
         background = self.topicality.background(self.retriever.query_vector(query)) if top is not None else None
         spec = replace(analyse(question), text=query)
         papers = tuple(gather(spec, sources))
-        return Evidence(spec, sources, papers, top, background, found.notes, found.rerank_ms)
+        return Evidence(spec, sources, papers, top, background, found.notes, found.rerank_ms, found.rewrite_ms)
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``history``, ``llm`` (another
@@ -212,13 +217,14 @@ class Assistant:
             mode="llm" if llm is not None else "extractive",
             mode_note=self.mode_note if llm is self.llm else self._describe(llm),
         )
-        notes = list(evidence.notes)  # a rerank stage that fell back to the fused ranking
+        notes = list(evidence.notes)  # a rewrite or rerank stage that fell back
         if decision.outcome == "refused":
             yield replace(self._refusal(base, decision.reason, t0, t_retrieve), flags=notes)
             return
         timings = {"retrieve": t_retrieve}
-        if evidence.rerank_ms is not None:
-            timings["rerank"] = evidence.rerank_ms
+        for stage, ms in (("rewrite", evidence.rewrite_ms), ("rerank", evidence.rerank_ms)):
+            if ms is not None:
+                timings[stage] = ms
         if llm is None:
             checked = check_answer(extractive_answer(decision), sources)
             outcome: Outcome = decision.outcome

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseGen
 
-__all__ = ["ChatModel", "Embedder", "LexicalSearch", "QueryEmbedder", "Reranker"]
+    from rag.types import Probe
+
+__all__ = ["ChatModel", "Embedder", "LexicalSearch", "QueryEmbedder", "Reranker", "Rewriter"]
 
 
 class QueryEmbedder(Protocol):
@@ -53,3 +55,13 @@ class Reranker(Protocol):
     name: str
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]: ...
+
+
+class Rewriter(Protocol):
+    """The optional query-rewriting stage (rag.rewrite): the searches that stand for ``query``, whose rankings are
+    fused (the question's own search among them, or folded into one). ``name`` says which model in flags shown to
+    the user."""
+
+    name: str
+
+    def probes(self, query: str) -> list[Probe]: ...

@@ -6,27 +6,31 @@
 Per query the cost is one query embedding, one Chroma kNN query, one BM25 lookup, one Chroma `get` of texts
 (hybrid: the BM25 candidates', for phrase evidence, reused for the results; a second, small `get` only for
 dense-only results) and, every `lexical_refresh` seconds, one metadata read (rag.lexical_sync); nothing is
-O(corpus) except BM25's own scoring. An optional reranker (rag.rerank, off by default) then re-orders the top
-``rerank_top_n`` papers; ``search`` returns its notes (a judge that failed, so the fused order stands).
+O(corpus) except BM25's own scoring. Two optional LLM or model stages, off by default: a query rewriter
+(rag.rewrite) first turns the question into the searches standing for it (HyDE: one search whose dense side adds a
+hypothetical abstract's vector; multi-query: the question and its rephrasings, each searched as above and fused by
+reciprocal rank), and a reranker (rag.rerank) then re-orders the top ``rerank_top_n`` papers; ``search`` returns
+their notes (a stage that failed, so the question alone, or the fused order, stands).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from rag.chunks import ChunkId
 from rag.fusion import Hit, fold_to_papers, fuse_rrf, fuse_zscore, lexical_gate, phrase_boost, phrase_pairs
 from rag.lexical import LexicalIndex
 from rag.lexical_sync import LexicalView
-from rag.protocols import Embedder, Reranker
+from rag.protocols import Embedder, Reranker, Rewriter
 from rag.question import mentions, specific_terms
 from rag.settings import Settings
 from rag.store import ChunkStore
-from rag.types import Mode, Paper
+from rag.types import Mode, Paper, Probe
 
 __all__ = ["Filters", "PaperHit", "Retrieval", "Retriever"]
 
@@ -72,12 +76,21 @@ class PaperHit:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """What ``Retriever.search`` found: the papers, best first, and notes for the user (a rerank stage that failed
-    and fell back to the fused ranking); ``rerank_ms`` is the stage's time when it ran."""
+    """What ``Retriever.search`` found: the papers, best first, and notes for the user (a rewrite or rerank stage
+    that failed and fell back); ``rewrite_ms`` and ``rerank_ms`` are the stages' times when they ran."""
 
     hits: list[PaperHit]
     notes: tuple[str, ...] = ()
     rerank_ms: float | None = None
+    rewrite_ms: float | None = None
+
+
+class _Ranked(NamedTuple):
+    """One search's fused chunk ranking, its dense hits and the chunk texts fetched on the way."""
+
+    fused: list[Hit]
+    dense: list[Hit]
+    fetched: dict[str, tuple[str, dict[str, Any]]]
 
 
 class Retriever:
@@ -92,6 +105,7 @@ class Retriever:
         *,
         reranker: Reranker | None = None,
         rerank_top_n: int = 20,
+        rewriter: Rewriter | None = None,
     ) -> None:
         if candidates <= 0:
             raise ValueError("candidates must be positive")
@@ -103,6 +117,7 @@ class Retriever:
         self.candidates = candidates
         self.reranker = reranker
         self.rerank_top_n = rerank_top_n
+        self.rewriter = rewriter
         self._vectors: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -113,8 +128,10 @@ class Retriever:
         store: ChunkStore | None = None,
         embedder: Embedder | None = None,
         reranker: Reranker | None = None,
+        rewriter: Rewriter | None = None,
     ) -> Retriever:
-        """``reranker``: the rerank stage (rag.rerank.build_reranker; the Assistant builds it, as it needs the LLM)."""
+        """``reranker``, ``rewriter``: the optional stages (rag.rerank.build_reranker, rag.rewrite.build_rewriter;
+        the Assistant builds them, as they need the LLM)."""
         from rag.embeddings import build_embedder
         from rag.store import open_store
 
@@ -128,6 +145,7 @@ class Retriever:
             settings.retrieval.candidates,
             reranker=reranker,
             rerank_top_n=settings.rerank.top_n,
+            rewriter=rewriter,
         )
 
     @property
@@ -147,8 +165,21 @@ class Retriever:
                 self._vectors[query] = vec
         return vec
 
-    def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        vec = self.query_vector(query)
+    def probe_vector(self, probe: Probe) -> list[float]:
+        """The dense side's vector for a search: the query's, or (HyDE) the normalised mean of the query's and the
+        hypothetical passage's, embedded as the document it pretends to be."""
+        vec = self.query_vector(probe.query)
+        if not probe.passage:
+            return vec
+        doc = self.embedder.get_text_embedding_batch([probe.passage])[0]
+        total = [a + b for a, b in zip(vec, doc, strict=True)]
+        norm = math.sqrt(sum(x * x for x in total)) or 1.0
+        return [x / norm for x in total]
+
+    def dense(
+        self, query: str, n: int, where: dict[str, Any] | None = None, vector: list[float] | None = None
+    ) -> list[Hit]:
+        vec = vector if vector is not None else self.query_vector(query)
         got = self.store.query(query_embeddings=[vec], n_results=n, where=where, include=["metadatas", "distances"])
         # Cosine space: similarity = 1 - distance.
         return [
@@ -190,7 +221,9 @@ class Retriever:
         self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
     ) -> Retrieval:
         """``retrieve`` with its notes: the ``k`` best papers after fusion and, when a reranker is set, after it
-        re-ordered the top ``rerank_top_n`` (a failing reranker leaves the fused order and a note)."""
+        re-ordered the top ``rerank_top_n`` (a failing reranker leaves the fused order and a note). With a
+        rewriter, the searches it returns are run and their rankings fused by reciprocal rank (a failing rewriter
+        leaves the question alone and a note)."""
         if not query.strip():
             raise ValueError("empty query")
         if k <= 0:
@@ -198,10 +231,48 @@ class Retriever:
         mode = Mode.parse(mode)
         where = filters.where() if filters else None
         n = max(self.candidates, 3 * k)
-        dense = self.dense(query, n, where) if mode != "bm25" else []
-        phrases = mode == "hybrid" and bool(phrase_pairs(query))
-        # chunk id -> (text, metadata), fetched once per query
-        lexical, fetched = self._lexical(query, n, where, texts=phrases) if mode != "dense" else ([], {})
+        probes, notes, rewrite_ms = self._rewrite(query)
+        runs = [self._ranked(probe, n, where, mode) for probe in probes]
+        fused = runs[0].fused if len(runs) == 1 else fuse_rrf([run.fused for run in runs])
+        fetched: dict[str, tuple[str, dict[str, Any]]] = {}  # chunk id -> (text, metadata), fetched once per query
+        for run in runs:
+            fetched.update(run.fetched)
+        # dense_score feeds the refusal (retrieval.min_similarity), chosen on the question's own similarity: a
+        # rewrite changes the ranking, not what counts as off-topic. HyDE has no plain search of the question.
+        plain = next((run.dense for probe, run in zip(probes, runs, strict=True) if probe == Probe(query)), None)
+        if plain is None:
+            plain = self.dense(query, n, where) if mode != "bm25" else []
+        dense_best: dict[str, float] = {}
+        for h in plain:  # best-first, so the first hit of a paper is its best
+            dense_best.setdefault(h.paper_id, h.score)
+        depth = max(k, self.rerank_top_n) if self.reranker is not None else k
+        papers = fold_to_papers(fused)[: depth + 5]  # a few spare: a hit on a just-deleted chunk is dropped
+        missing = [h.chunk_id for h in papers if h.chunk_id not in fetched]
+        fetched.update(self._fetch(missing))
+        hits = self._hydrate(papers, dense_best, fetched)
+        if self.reranker is None:
+            return Retrieval(hits[:k], notes, rewrite_ms=rewrite_ms)
+        reranked = self._rerank(query, hits, k)
+        return replace(reranked, notes=notes + reranked.notes, rewrite_ms=rewrite_ms)
+
+    def _rewrite(self, query: str) -> tuple[list[Probe], tuple[str, ...], float | None]:
+        """The searches standing for ``query`` (just the question without a rewriter), notes, the stage's time."""
+        if self.rewriter is None:
+            return [Probe(query)], (), None
+        from rag.rewrite import rewrite
+
+        t0 = time.perf_counter()
+        probes, note = rewrite(self.rewriter, query)
+        if note:
+            log.warning("%s", note)  # callers of plain `retrieve` (HTTP search, MCP) get the plain ranking silently
+        return probes, (note,) if note else (), (time.perf_counter() - t0) * 1000
+
+    def _ranked(self, probe: Probe, n: int, where: dict[str, Any] | None, mode: Mode) -> _Ranked:
+        """One search's fused ranking: dense on the probe's vector, BM25 on its text, fused as ``mode`` says."""
+        text = probe.bm25_text
+        dense = self.dense(probe.query, n, where, self.probe_vector(probe)) if mode != "bm25" else []
+        phrases = mode == "hybrid" and bool(phrase_pairs(text))
+        lexical, fetched = self._lexical(text, n, where, texts=phrases) if mode != "dense" else ([], {})
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
@@ -209,22 +280,12 @@ class Retriever:
         elif mode == "rrf":
             fused = fuse_rrf([dense, lexical])
         else:  # BM25 weighed by how much of the query it matched, its hits boosted by phrase evidence (rag.fusion)
-            gate = self._lexical_gate(query, lexical, fetched)
+            gate = self._lexical_gate(text, lexical, fetched)
             if lexical and phrases:
                 fields = {cid: (str(meta.get("title", "")), doc) for cid, (doc, meta) in fetched.items()}
-                lexical = phrase_boost(query, lexical, fields)
+                lexical = phrase_boost(text, lexical, fields)
             fused = fuse_zscore(dense, lexical, lexical_weight=gate, depth=n)
-        depth = max(k, self.rerank_top_n) if self.reranker is not None else k
-        papers = fold_to_papers(fused)[: depth + 5]  # a few spare: a hit on a just-deleted chunk is dropped
-        dense_best: dict[str, float] = {}
-        for h in dense:  # best-first, so the first hit of a paper is its best
-            dense_best.setdefault(h.paper_id, h.score)
-        missing = [h.chunk_id for h in papers if h.chunk_id not in fetched]
-        fetched.update(self._fetch(missing))
-        hits = self._hydrate(papers, dense_best, fetched)
-        if self.reranker is None:
-            return Retrieval(hits[:k])
-        return self._rerank(query, hits, k)
+        return _Ranked(fused, dense, fetched)
 
     def _rerank(self, query: str, hits: list[PaperHit], k: int) -> Retrieval:
         from rag.rerank import rerank

@@ -35,6 +35,7 @@ __all__ = [
     "LLMSettings",
     "RerankSettings",
     "RetrievalSettings",
+    "RewriteSettings",
     "ServeSettings",
     "Settings",
     "StoreSettings",
@@ -170,6 +171,27 @@ class RerankSettings(_Section):
     )
 
 
+class RewriteSettings(_Section):
+    """An optional stage before retrieval: the configured LLM restates the question (rag.rewrite); off by default."""
+
+    mode: Literal["none", "hyde", "multi-query"] = Field(
+        "none",
+        description="'none': the question is searched as asked (default); 'hyde': the LLM (RAG_LLM__*) writes a short "
+        "hypothetical abstract answering the question and the dense side searches the mean of its vector and the "
+        "question's; 'multi-query': the LLM writes `queries` rephrasings, each is searched like the question and "
+        "the rankings are fused by reciprocal rank. A stage that fails searches the question alone and says so in "
+        "the answer's flags.",
+    )
+    queries: int = Field(
+        3, ge=1, le=8, description="'multi-query': rephrasings asked for (the question is searched too)."
+    )
+    hyde_bm25: Literal["question", "question+passage"] = Field(
+        "question",
+        description="'hyde': what the BM25 side searches: the question as asked, or the question followed by the "
+        "hypothetical abstract.",
+    )
+
+
 class AnswerSettings(_Section):
     """Thresholds of the answered / partial / refused decision (rag.answerability), chosen on the dev split."""
 
@@ -299,6 +321,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     rerank: RerankSettings = Field(default_factory=RerankSettings)  # type: ignore[arg-type]
+    rewrite: RewriteSettings = Field(default_factory=RewriteSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     ui: UISettings = Field(default_factory=UISettings)  # type: ignore[arg-type]

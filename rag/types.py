@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Mode", "Paper", "TokenCounter"]
+__all__ = ["Mode", "Paper", "Probe", "TokenCounter"]
 
 
 class Mode(StrEnum):
@@ -127,6 +127,21 @@ class Paper:
             for cat in self.categories:
                 meta[f"cat:{cat}"] = 1
         return meta
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One search standing for the user's question (rag.rewrite): the dense side searches ``query``'s vector, or
+    its mean with ``passage``'s (a hypothetical abstract, embedded as a document); BM25 searches ``lexical``, or
+    ``query`` when it is empty."""
+
+    query: str
+    passage: str = ""
+    lexical: str = ""
+
+    @property
+    def bm25_text(self) -> str:
+        return self.lexical or self.query
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,14 @@ def test_eval_without_the_eval_extra_says_what_to_install(
     assert main(["eval", "--split", "dev"]) == 2
     err = capsys.readouterr().err
     assert "pip install -e '.[eval]'" in err and "ranx, matplotlib" in err and "Traceback" not in err
+
+
+def test_rewrite_setting_reaches_the_cli(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAG_REWRITE__MODE", "hyde")
+    assert main(["status"]) == 0
+    assert json.loads(capsys.readouterr().out)["rewrite"] == "hyde"
+    assert main(["ask", GOOD_Q]) == 2
+    out, err = capsys.readouterr()
+    assert_cli_error(out, err, "RAG_REWRITE__MODE=hyde needs an LLM: set RAG_LLM__PROVIDER", as_json=False)
