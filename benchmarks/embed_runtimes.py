@@ -25,7 +25,7 @@ Infer = Callable[[Any, Any], Any]
 
 
 def chunk_texts() -> list[str]:
-    from ingest.chunk import chunk_paper, node_embed_text
+    from ingest.chunk import chunk_paper
     from ingest.dedup import dedup
     from ingest.formats import read_paths
     from rag.embeddings import wordpiece_counter
@@ -34,9 +34,7 @@ def chunk_texts() -> list[str]:
     settings = Settings()
     read, _ = read_paths([settings.corpus_dir])
     cfg, count = settings.chunking, wordpiece_counter()
-    return [
-        node_embed_text(n) for p in dedup(read.records) for n in chunk_paper(p, cfg.max_tokens, count, cfg.prefix_title)
-    ]
+    return [n.embedded for p in dedup(read.records) for n in chunk_paper(p, cfg.max_tokens, count, cfg.prefix_title)]
 
 
 def batches(tok: Any, texts: list[str], size: int, write_batch: int = 256) -> Iterator[tuple[list[int], Any, Any]]:

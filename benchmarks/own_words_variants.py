@@ -99,14 +99,14 @@ def build_index(
     prefix). BM25 always indexes the whole title, as the pipeline does."""
     import numpy as np
 
-    from ingest.chunk import chunk_paper, node_embed_text
+    from ingest.chunk import chunk_paper
     from rag.embeddings import wordpiece_counter
     from rag.lexical import LexicalIndex, tokenize_pages
 
     count = wordpiece_counter()
     nodes = [n for p in papers for n in chunk_paper(p, max_tokens, count)]
-    ids = [n.node_id for n in nodes]
-    texts = [node_embed_text(n) for n in nodes]
+    ids = [n.id for n in nodes]
+    texts = [n.embedded for n in nodes]
     embedded = texts if title is None else [_retitle(t, title) for t in texts]
     key = hashlib.sha1("\n".join(embedded).encode()).hexdigest()[:12]
     path = cache / f"chunks-{max_tokens}-{key}.npy"

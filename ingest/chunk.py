@@ -3,8 +3,9 @@ balanced in size, each carrying its paper's title.
 
 Why not llama-index's SentenceSplitter: it packs greedily, so a 270-token abstract becomes a 250-token chunk and
 a 20-token tail whose embedding is mostly title. Balanced packing gives two ~135-token halves instead. The chunks
-are still llama-index ``TextNode``s (title in metadata, included in the embedded text), so the rest of the
-pipeline is plain llama-index.
+are ``rag.chunks.Chunk``s, not llama-index ``TextNode``s: the store writes them to Chroma directly, and the embedded
+text is ``rag.chunks.embed_text``'s, the one definition BM25 and the queries share (a ``TextNode`` template would
+be a second), without importing llama-index (2.5 s) into every ingest.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 
-from llama_index.core.schema import MetadataMode, TextNode
-
-from rag.chunks import ChunkId, embed_text
+from rag.chunks import Chunk, ChunkId, embed_text
 from rag.sentences import split_sentences
 from rag.types import Paper, TokenCounter
 
@@ -24,7 +23,6 @@ __all__ = [
     "balanced_groups",
     "chunk_paper",
     "chunk_stamp",
-    "node_embed_text",
 ]
 
 # [CLS] and [SEP] that the model adds around every input.
@@ -96,8 +94,8 @@ def _split_long(sentence: str, budget: int, count: TokenCounter) -> list[str]:
     return pieces
 
 
-def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title: bool = True) -> list[TextNode]:
-    """Chunks of one paper as TextNodes with ids, metadata and the title in the embedded text."""
+def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title: bool = True) -> list[Chunk]:
+    """Chunks of one paper with ids, metadata and (``prefix_title``) the title in the embedded text."""
     stamp = chunk_stamp(paper, max_tokens, prefix_title)
     overhead = _SPECIAL_TOKENS + (count(embed_text(paper.title, "")) if prefix_title else 0)
     # A title longer than half the window would leave no room: cut it out of the embedded text instead.
@@ -118,20 +116,15 @@ def chunk_paper(paper: Paper, max_tokens: int, count: TokenCounter, prefix_title
     groups = balanced_groups(sizes, budget)
     meta: dict[str, str | int] = {**paper.chroma_metadata(), "stamp": stamp}
     n = len(groups)
-    nodes: list[TextNode] = []
+    chunks: list[Chunk] = []
     for i, g in enumerate(groups):
-        node = TextNode(
-            id_=ChunkId(paper.paper_id, stamp, i).format(),
-            text=" ".join(sentences[j] for j in g),
-            metadata={**meta, "chunk": i, "n_chunks": n},
-            excluded_embed_metadata_keys=[k for k in [*meta, "chunk", "n_chunks"] if k != "title" or not prefix_title],
-            excluded_llm_metadata_keys=[k for k in [*meta, "chunk", "n_chunks"] if k != "title"],
-            metadata_template="{key}: {value}",
-            text_template="{metadata_str}\n\n{content}",
+        text = " ".join(sentences[j] for j in g)
+        chunks.append(
+            Chunk(
+                id=ChunkId(paper.paper_id, stamp, i).format(),
+                text=text,
+                metadata={**meta, "chunk": i, "n_chunks": n},
+                embedded=embed_text(paper.title, text) if prefix_title else text,
+            )
         )
-        nodes.append(node)
-    return nodes
-
-
-def node_embed_text(node: TextNode) -> str:
-    return node.get_content(metadata_mode=MetadataMode.EMBED)
+    return chunks

@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ingest.conflicts import id_conflicts
 from ingest.dedup import dedup
 from ingest.formats import read_paths
 from ingest.plan import plan_ingest
+from rag.chunks import Chunk
 from rag.embeddings import embedder_identity, wordpiece_counter
 from rag.ingest_lock import ingest_lock
 from rag.lexical_sync import sync_lexical
@@ -114,7 +114,7 @@ class Ingestor:
             # Load the model while the first papers are chunked (hides ~2 s of sentence splitting).
             threading.Thread(target=self.embedder.load, daemon=True).start()
         count = wordpiece_counter()
-        batch: list[Any] = []
+        batch: list[Chunk] = []
         if progress:
             progress(0, len(plan.write))
         # One writer thread embeds and upserts batch i while this thread chunks batch i+1 (the model and
@@ -149,14 +149,9 @@ class Ingestor:
         report.lexical_rebuilt = sync_lexical(self.store, self.settings.bm25_path, known_ids=known_ids)
         report.total_chunks = self.store.count()
 
-    def _write(self, nodes: list[Any], papers_done: int = 0, counter: list[int] | None = None) -> int:
-        from ingest.chunk import node_embed_text
-
-        texts = [node_embed_text(n) for n in nodes]
-        vectors = self.embedder.get_text_embedding_batch(texts)
-        for node, vec in zip(nodes, vectors, strict=True):
-            node.embedding = vec
-        self.store.add(nodes)
+    def _write(self, chunks: list[Chunk], papers_done: int = 0, counter: list[int] | None = None) -> int:
+        vectors = self.embedder.get_text_embedding_batch([c.embedded for c in chunks])
+        self.store.add(chunks, vectors)
         if counter is not None:
             counter[0] = papers_done
-        return len(nodes)
+        return len(chunks)

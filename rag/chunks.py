@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["ChunkId", "embed_text"]
+__all__ = ["Chunk", "ChunkId", "embed_text"]
 
 
 class ChunkId(NamedTuple):
@@ -32,3 +33,15 @@ class ChunkId(NamedTuple):
 def embed_text(title: str, text: str) -> str:
     """The exact string embedded and indexed lexically for a chunk (llama-index's metadata format)."""
     return f"title: {title}\n\n{text}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk as ingest writes it: its id (``ChunkId.format()``), its text, the flat metadata stored with it
+    (its paper's, plus ``stamp``, ``chunk`` and ``n_chunks``) and ``embedded``, the exact string embedded and
+    indexed lexically (``embed_text`` of title and text, or the text alone when the title is left out)."""
+
+    id: str
+    text: str
+    metadata: dict[str, str | int] = field(default_factory=dict)
+    embedded: str = ""

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from rag.chunks import ChunkId
+from rag.chunks import Chunk, ChunkId
 from rag.settings import Settings
 
 __all__ = [
@@ -271,16 +271,17 @@ class ChunkStore:
                 state.setdefault(pid, {}).setdefault(stamp, []).append((cid, int(meta.get("n_chunks", 0))))
         return state
 
-    def add(self, nodes: list[Any]) -> None:
-        """Write embedded llama-index nodes: the chunk text, its vector and its flat metadata.
+    def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Write chunks with their vectors: the text, the vector and the flat metadata of each.
 
-        Upsert, not llama-index's ``ChromaVectorStore.add`` (``collection.add``, which skips ids that already
-        exist): a paper half-written by a killed ingest must be overwritten. Nothing reads this collection
-        through llama-index, so its node bookkeeping (a JSON copy of every node) is not stored."""
-        ids = [n.node_id for n in nodes]
-        embeddings = [n.get_embedding() for n in nodes]
-        documents = [n.text for n in nodes]
-        metadatas = [dict(n.metadata) for n in nodes]
+        Upsert, not ``collection.add`` (which skips ids that already exist): a paper half-written by a killed
+        ingest must be overwritten."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        ids = [c.id for c in chunks]
+        embeddings = [list(v) for v in vectors]
+        documents = [c.text for c in chunks]
+        metadatas: list[Any] = [dict(c.metadata) for c in chunks]
         self._call(lambda c: c.upsert(ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas))
 
     def delete(self, ids: list[str]) -> None:

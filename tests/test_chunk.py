@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunk import balanced_groups, chunk_paper, node_embed_text
+from ingest.chunk import balanced_groups, chunk_paper
 from ingest.dedup import dedup
 from ingest.formats.hf_pages import read_hf_pages
 from rag.embeddings import wordpiece_counter
@@ -51,13 +51,13 @@ def test_every_sentence_of_every_abstract_is_embeddable(papers: list[Paper], max
     for paper in papers:
         nodes = chunk_paper(paper, max_tokens, count)
         for node in nodes:
-            assert count(node_embed_text(node)) + 2 <= max_tokens  # [CLS] + [SEP] fit too
+            assert count(node.embedded) + 2 <= max_tokens  # [CLS] + [SEP] fit too
             assert node.metadata["paper_id"] == paper.paper_id
-            assert node_embed_text(node).startswith(f"title: {paper.title}\n\n")
+            assert node.embedded.startswith(f"title: {paper.title}\n\n")
         # Chunks partition the abstract's sentences: nothing lost, nothing repeated.
         joined = " ".join(n.text for n in nodes)
         assert joined.split() == " ".join(split_sentences(paper.abstract)).split()
-        assert len({n.node_id for n in nodes}) == len(nodes)
+        assert len({n.id for n in nodes}) == len(nodes)
 
 
 @pytest.mark.slow  # the whole bundled corpus
@@ -89,7 +89,7 @@ def test_ids_change_with_content_and_chunking() -> None:
     b = Paper(paper_id="p", title="T", abstract="First sentence is here. Second sentence was changed.")
 
     def ids(p: Paper, m: int) -> list[str]:
-        return [n.node_id for n in chunk_paper(p, m, count)]
+        return [n.id for n in chunk_paper(p, m, count)]
 
     assert ids(a, 256) == ids(a, 256)
     assert ids(a, 256) != ids(b, 256)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 def expected_chunk_ids(papers: list[Any], settings: Settings) -> set[str]:
     count = wordpiece_counter()
     cfg = settings.chunking
-    return {n.node_id for p in papers for n in chunk_paper(p, cfg.max_tokens, count, cfg.prefix_title)}
+    return {n.id for p in papers for n in chunk_paper(p, cfg.max_tokens, count, cfg.prefix_title)}
 
 
 def stored_ids(store: Any) -> list[str]:
@@ -279,3 +279,21 @@ def test_damaged_chroma_index_is_a_clear_error_and_rebuild_repairs_it(tmp_path: 
     assert res.returncode == 0, res.stderr
     res = run_cli(["ask", "What is ClusterNS?"], data, env)
     assert res.returncode == 0 and "ClusterNS" in res.stdout, res.stderr
+
+
+def test_ingest_imports_no_llama_index_or_torch(tmp_path: Path) -> None:
+    """`rag ingest` pays only for what indexing needs: chunks are plain ``rag.chunks.Chunk``s written to Chroma
+    directly, so neither llama-index (~2.5 s to import) nor torch is loaded (hash embedding: no model needed)."""
+    papers = tmp_path / "papers.jsonl"
+    rows = [{"id": f"p{i}", "title": f"Paper {i}", "abstract": f"We study topic {i}. It works well."} for i in range(3)]
+    papers.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code = (
+        "import sys; from app.cli import main; "
+        f"rc = main(['ingest', {str(papers)!r}, '--json']); "
+        "print(rc, sorted(m for m in ('llama_index', 'llama_index.core', 'torch', 'transformers') if m in sys.modules))"
+    )
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "rag"), "RAG_EMBEDDING__PROVIDER": "hash"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    report, last = res.stdout.strip().rsplit("\n", 1)
+    assert json.loads(report)["new"] == 3 and last == "0 []"
