@@ -335,7 +335,8 @@ def _checked(vectors: Any, n: int, emb: Any) -> list[list[float]]:
 
 def _api_error(exc: BaseException, emb: Any) -> EmbeddingError:
     """A one-line EmbeddingError for an exception raised while calling the embeddings API."""
-    from rag.llms import _short, describe_api_error
+    from rag.llms import describe_api_error
+    from rag.text_normalize import one_line
 
     where, secret = _where(emb), emb.api_key
     message = describe_api_error(
@@ -349,4 +350,5 @@ def _api_error(exc: BaseException, emb: Any) -> EmbeddingError:
     )
     if message is not None:
         return EmbeddingError(message)
-    return EmbeddingError(f"{where} returned an unexpected response: {_short(f'{type(exc).__name__}: {exc}', secret)}")
+    detail = one_line(f"{type(exc).__name__}: {exc}", secret)
+    return EmbeddingError(f"{where} returned an unexpected response: {detail}")

@@ -24,6 +24,7 @@ import openai
 
 from rag.extractive import EXTRACTIVE_NOTE
 from rag.settings import LLM_PROVIDERS, LLMSettings
+from rag.text_normalize import one_line
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
@@ -38,7 +39,6 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_API_KEY = "not-needed"  # local OpenAI-compatible servers ignore the key, the SDK insists on one
 MAX_RETRY_AFTER = 20.0
 """Longest server-requested Retry-After (seconds) that is waited for; a longer one fails the call at once."""
-_REASON_CHARS = 200
 _EMPTY = "returned an empty answer (some servers, llama.cpp's among them, do this when the prompt exceeds the context)"
 
 
@@ -175,13 +175,6 @@ def _where(llm: Any) -> str:
     return f"the LLM at {_display_url(getattr(llm, 'api_base', None))}"
 
 
-def _short(text: str, secret: str | None = None) -> str:
-    text = " ".join(str(text).split())
-    if secret and len(secret) > 3:
-        text = text.replace(secret, "***")
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
-
-
 def _server_message(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
@@ -219,7 +212,7 @@ def describe_api_error(
         return f"{where} did not answer{within} ({attempts(True)}): timed out"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        reason = _short(str(cause), secret) if cause is not None and str(cause) else "connection failed"
+        reason = one_line(str(cause), secret) if cause is not None and str(cause) else "connection failed"
         return f"{where} is unreachable ({attempts(True)}): {reason}"
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         # The server's text may echo part of the key: it is not shown.
@@ -232,14 +225,14 @@ def describe_api_error(
             retry_after = None
         retried = retry_after is None or retry_after <= MAX_RETRY_AFTER
         wait = f"; the server asks to wait {raw} s" if raw else ""
-        reason = _short(_server_message(exc), secret)
+        reason = one_line(_server_message(exc), secret)
         return f"{where} is rate-limiting requests (HTTP 429, {attempts(retried)}{wait}): {reason}"
     if isinstance(exc, openai.NotFoundError):
-        reason = _short(_server_message(exc), secret)
+        reason = one_line(_server_message(exc), secret)
         return f"{where} returned HTTP 404 (unknown model {model!r} or wrong base URL?): {reason}"
     if isinstance(exc, openai.APIStatusError):
         retried = exc.status_code >= 500 or exc.status_code in (408, 409)
-        reason = _short(_server_message(exc), secret)
+        reason = one_line(_server_message(exc), secret)
         return f"{where} failed with HTTP {exc.status_code} ({attempts(retried)}): {reason}"
     return None
 
@@ -260,12 +253,12 @@ def _translate(exc: BaseException, llm: Any) -> LLMError:
     if message is not None:
         return LLMError(message)
     if isinstance(exc, httpx.HTTPError):
-        return LLMError(f"{where} broke off the response: {_short(f'{type(exc).__name__}: {exc}', secret)}")
+        return LLMError(f"{where} broke off the response: {one_line(f'{type(exc).__name__}: {exc}', secret)}")
     if isinstance(exc, openai.APIError):  # APIResponseValidationError, an error event inside a stream, …
-        return LLMError(f"{where} returned an error: {_short(exc.message, secret)}")
+        return LLMError(f"{where} returned an error: {one_line(exc.message, secret)}")
     if isinstance(exc, json.JSONDecodeError):
-        return LLMError(f"{where} returned malformed JSON: {_short(str(exc), secret)}")
-    return LLMError(f"{where} returned an unexpected response: {_short(f'{type(exc).__name__}: {exc}', secret)}")
+        return LLMError(f"{where} returned malformed JSON: {one_line(str(exc), secret)}")
+    return LLMError(f"{where} returned an unexpected response: {one_line(f'{type(exc).__name__}: {exc}', secret)}")
 
 
 # Errors that mean "the server's answer was not what an OpenAI chat API returns", not a bug in our code path.

@@ -25,12 +25,12 @@ from typing import Any, TypeVar
 
 from rag.protocols import ChatModel, Reranker
 from rag.settings import RerankSettings
+from rag.text_normalize import one_line
 
 __all__ = ["CrossEncoderReranker", "LLMReranker", "RerankError", "build_reranker", "parse_ranking", "rerank"]
 
 _T = TypeVar("_T")
 _NUMBER = re.compile(r"\d+")
-_NOTE_CHARS = 200
 
 
 class RerankError(RuntimeError):
@@ -86,7 +86,7 @@ class LLMReranker:
         reply = complete_chat(self.llm, build_rerank_messages(query, passages, self.passage_chars))
         order = parse_ranking(reply, len(passages))
         if not order:
-            raise RerankError(f"its reply names none of the candidates 1-{len(passages)}: {_short(reply)!r}")
+            raise RerankError(f"its reply names none of the candidates 1-{len(passages)}: {one_line(reply)!r}")
         n = len(passages)
         scores = [-1.0 - i for i in range(n)]  # not named: after the named ones, in the fused order
         for rank, i in enumerate(order):
@@ -136,12 +136,7 @@ def rerank(
 
         clean = isinstance(exc, RerankError | LLMError)  # already one line fit for the user
         reason = str(exc) if clean else f"{type(exc).__name__}: {exc}"
-        note = f"rerank by {reranker.name} failed ({_short(reason)}); showing the fused ranking"
+        note = f"rerank by {reranker.name} failed ({one_line(reason)}); showing the fused ranking"
         return list(items), None, note
     order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
     return [head[i] for i in order] + tail, [scores[i] for i in order], ""
-
-
-def _short(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _NOTE_CHARS else text[: _NOTE_CHARS - 1] + "…"

@@ -97,13 +97,14 @@ class HydeRewriter:
         self.name = f"HyDE with LLM {_model(llm)}"
 
     def probes(self, query: str) -> list[Probe]:
-        from rag.llms import _short, complete_chat
+        from rag.llms import complete_chat
         from rag.prompts import build_hyde_messages
+        from rag.text_normalize import one_line
 
         reply = complete_chat(self.llm, build_hyde_messages(query))
         passage = parse_passage(reply)
         if not passage:
-            raise RewriteError(f"its reply holds no passage of {MIN_PASSAGE_WORDS}+ words: {_short(reply)!r}")
+            raise RewriteError(f"its reply holds no passage of {MIN_PASSAGE_WORDS}+ words: {one_line(reply)!r}")
         return [Probe(query, passage, f"{query} {passage}" if self.bm25_passage else "")]
 
 
@@ -118,13 +119,14 @@ class MultiQueryRewriter:
         self.name = f"multi-query with LLM {_model(llm)}"
 
     def probes(self, query: str) -> list[Probe]:
-        from rag.llms import _short, complete_chat
+        from rag.llms import complete_chat
         from rag.prompts import build_multi_query_messages
+        from rag.text_normalize import one_line
 
         reply = complete_chat(self.llm, build_multi_query_messages(query, self.n))
         rephrasings = parse_queries(reply, query, self.n)
         if not rephrasings:
-            raise RewriteError(f"its reply holds no rephrasing of the question: {_short(reply)!r}")
+            raise RewriteError(f"its reply holds no rephrasing of the question: {one_line(reply)!r}")
         return [Probe(query), *(Probe(q) for q in rephrasings)]
 
 
@@ -150,11 +152,12 @@ def rewrite(rewriter: Rewriter, query: str) -> tuple[list[Probe], str]:
         if not probes:
             raise RewriteError("it returned no query to search")
     except Exception as exc:
-        from rag.llms import LLMError, _short
+        from rag.llms import LLMError
+        from rag.text_normalize import one_line
 
         clean = isinstance(exc, RewriteError | LLMError)  # already one line fit for the user
         reason = str(exc) if clean else f"{type(exc).__name__}: {exc}"
-        note = f"query rewrite ({rewriter.name}) failed ({_short(reason)}); searched the question as asked"
+        note = f"query rewrite ({rewriter.name}) failed ({one_line(reason)}); searched the question as asked"
         return [Probe(query)], note
     return probes, ""
 

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["REPLACEMENT", "NormalizedText", "normalize_text"]
+__all__ = ["REPLACEMENT", "NormalizedText", "normalize_text", "one_line"]
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -88,3 +88,12 @@ def normalize_text(value: str | bytes) -> NormalizedText:
             return NormalizedText(kept, invalid, removed)
         removed += len(text) - len(kept)
         text = kept
+
+
+def one_line(text: object, secret: str | None = None, limit: int = 200) -> str:
+    """A server reply or error detail fit for a one-line message: whitespace collapsed, ``secret`` (an API key)
+    masked, cut to ``limit`` characters."""
+    line = " ".join(str(text).split())
+    if secret and len(secret) > 3:
+        line = line.replace(secret, "***")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
