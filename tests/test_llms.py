@@ -60,6 +60,15 @@ class Reply:
     content_type: str = "application/json"
 
 
+BROKEN_REPLIES = [
+    pytest.param(Reply(body=b"<html>502</html>"), r"returned an unexpected response|malformed", id="not-json"),
+    pytest.param(
+        Reply(status=500, body=b"kaboom", content_type="text/plain"), r"failed with HTTP 500 .*kaboom", id="http-500"
+    ),
+]
+"""Server faults every stage that calls the LLM must survive: (reply, what its one-line note says)."""
+
+
 def _completion(text: str) -> bytes:
     return json.dumps(
         {
