@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from rag.protocols import ChatModel
 
-__all__ = ["MAX_RETRY_AFTER", "LLMError", "build_llm", "complete_chat", "describe", "stream_chat"]
+__all__ = ["MAX_RETRY_AFTER", "LLMError", "build_llm", "complete_chat", "describe", "failure_reason", "stream_chat"]
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,13 @@ def describe(cfg: LLMSettings) -> str:
 
 def _where(llm: Any) -> str:
     return f"the LLM at {_display_url(getattr(llm, 'api_base', None))}"
+
+
+def failure_reason(exc: BaseException, own: type[BaseException]) -> str:
+    """Why an optional LLM-backed stage failed, as one line for the user's flags: the message of the stage's own
+    error or of an ``LLMError`` (both written for the user), else the exception's type and text."""
+    clean = isinstance(exc, (own, LLMError))
+    return one_line(str(exc) if clean else f"{type(exc).__name__}: {exc}")
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

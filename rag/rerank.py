@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rag.protocols import ChatModel, Reranker
-from rag.settings import RerankSettings
+from rag.settings import CONFIGURE_LLM, RerankSettings
 from rag.text_normalize import one_line
 
 __all__ = ["CrossEncoderReranker", "LLMReranker", "RerankError", "build_reranker", "parse_ranking", "rerank"]
@@ -112,9 +112,7 @@ def build_reranker(cfg: RerankSettings, llm: ChatModel | None = None) -> Reranke
     if cfg.provider == "cross-encoder":
         return CrossEncoderReranker(cfg.model_path, cfg.batch_size, cfg.threads)
     if llm is None:
-        raise ValueError(
-            "RAG_RERANK__PROVIDER=llm needs an LLM: set RAG_LLM__PROVIDER (and RAG_LLM__BASE_URL / RAG_LLM__MODEL)"
-        )
+        raise ValueError(f"RAG_RERANK__PROVIDER=llm needs an LLM: {CONFIGURE_LLM}")
     return LLMReranker(llm, cfg.passage_chars)
 
 
@@ -132,11 +130,9 @@ def rerank(
         if len(scores) != len(head) or not all(isinstance(s, float) and math.isfinite(s) for s in scores):
             raise RerankError(f"it returned {len(scores)} scores for {len(head)} candidates, or non-numbers")
     except Exception as exc:
-        from rag.llms import LLMError  # only on failure: the cross-encoder path never needs the OpenAI client
+        from rag.llms import failure_reason  # only on failure: the cross-encoder path never needs the OpenAI client
 
-        clean = isinstance(exc, RerankError | LLMError)  # already one line fit for the user
-        reason = str(exc) if clean else f"{type(exc).__name__}: {exc}"
-        note = f"rerank by {reranker.name} failed ({one_line(reason)}); showing the fused ranking"
+        note = f"rerank by {reranker.name} failed ({failure_reason(exc, RerankError)}); showing the fused ranking"
         return list(items), None, note
     order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
     return [head[i] for i in order] + tail, [scores[i] for i in order], ""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from rag.protocols import ChatModel, Rewriter
-from rag.settings import RewriteSettings
+from rag.settings import CONFIGURE_LLM, RewriteSettings
 from rag.types import Probe
 
 __all__ = [
@@ -136,9 +136,7 @@ def build_rewriter(cfg: RewriteSettings, llm: ChatModel | None = None) -> Rewrit
     if cfg.mode == "none":
         return None
     if llm is None:
-        raise ValueError(
-            f"RAG_REWRITE__MODE={cfg.mode} needs an LLM: set RAG_LLM__PROVIDER (and RAG_LLM__BASE_URL / RAG_LLM__MODEL)"
-        )
+        raise ValueError(f"RAG_REWRITE__MODE={cfg.mode} needs an LLM: {CONFIGURE_LLM}")
     if cfg.mode == "hyde":
         return HydeRewriter(llm, bm25_passage=cfg.hyde_bm25 == "question+passage")
     return MultiQueryRewriter(llm, cfg.queries)
@@ -152,13 +150,10 @@ def rewrite(rewriter: Rewriter, query: str) -> tuple[list[Probe], str]:
         if not probes:
             raise RewriteError("it returned no query to search")
     except Exception as exc:
-        from rag.llms import LLMError
-        from rag.text_normalize import one_line
+        from rag.llms import failure_reason
 
-        clean = isinstance(exc, RewriteError | LLMError)  # already one line fit for the user
-        reason = str(exc) if clean else f"{type(exc).__name__}: {exc}"
-        note = f"query rewrite ({rewriter.name}) failed ({one_line(reason)}); searched the question as asked"
-        return [Probe(query)], note
+        reason = failure_reason(exc, RewriteError)
+        return [Probe(query)], f"query rewrite ({rewriter.name}) failed ({reason}); searched the question as asked"
     return probes, ""
 
 

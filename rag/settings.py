@@ -107,6 +107,8 @@ class ChunkingSettings(_Section):
 LLMProvider = Literal["none", "openai", "openai-compatible"]
 LLM_PROVIDERS: tuple[LLMProvider, ...] = get_args(LLMProvider)
 """The LLM providers (the one list: settings validation, the UI's dropdown, rag.llms' messages)."""
+CONFIGURE_LLM = "set RAG_LLM__PROVIDER (and RAG_LLM__BASE_URL / RAG_LLM__MODEL)"
+"""How a user turns an LLM on, in the errors of the stages that need one (rerank, rewrite)."""
 
 
 class LLMSettings(_Section):
