@@ -6,7 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint chromium bench eval clean
+.PHONY: run test check lint chromium bench eval clean
+
+# Some machines (this project's among them) set PYTHONDONTWRITEBYTECODE: then every test process, and every CLI/UI
+# subprocess the tests start, recompiles the project and pytest re-rewrites every test module, about a third of the
+# fast loop's CPU time (docs/benchmarks.md). The caches are gitignored.
+unexport PYTHONDONTWRITEBYTECODE
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +48,10 @@ lint: $(VENV)/.installed-test
 
 test: lint chromium
 	$(BIN)/pytest
+
+# The inner loop: the tests on the fake embedder and LLM (no real model, server or browser), on both cores.
+check: $(VENV)/.installed-test
+	$(BIN)/pytest -m "not slow" -n 2
 
 bench: $(VENV)/.installed-eval
 	$(BIN)/python benchmarks/ingest_speed.py

@@ -275,9 +275,15 @@ class OpenAICompatibleEmbedding:
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
 
+        from rag.http_clients import sync_http_client
+
         if self._client is None:
             self._client = openai.OpenAI(
-                api_key=self.api_key, base_url=self.api_base, max_retries=self.max_retries, timeout=self.timeout
+                api_key=self.api_key,
+                base_url=self.api_base,
+                max_retries=self.max_retries,
+                timeout=self.timeout,
+                http_client=sync_http_client(),
             )
         try:
             vectors = [d.embedding for d in self._client.embeddings.create(**self._request(texts)).data]

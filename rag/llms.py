@@ -23,6 +23,7 @@ import httpx
 import openai
 
 from rag.extractive import EXTRACTIVE_NOTE
+from rag.http_clients import async_http_client, sync_http_client
 from rag.settings import LLM_PROVIDERS, LLMSettings
 from rag.text_normalize import one_line
 
@@ -74,7 +75,10 @@ def _clients(cfg: LLMSettings, api_key: str, base_url: str) -> dict[str, Any]:
         "timeout": cfg.timeout,
         "max_retries": cfg.max_retries,
     }
-    return {"openai_client": _SyncClient(**common), "async_openai_client": _AsyncClient(**common)}
+    return {
+        "openai_client": _SyncClient(**common, http_client=sync_http_client()),
+        "async_openai_client": _AsyncClient(**common, http_client=async_http_client()),
+    }
 
 
 def build_llm(cfg: LLMSettings) -> LLM | None:

@@ -63,6 +63,19 @@ def _drop(ch: str) -> bool:
     return category == "Cf" or (category == "Cc" and ch not in "\t\n\r")
 
 
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # the Cc characters _drop drops below U+0080
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
+
+
+def _visible(text: str) -> str:
+    """``text`` without the characters ``_drop`` names. Only non-ASCII runs are looked up one by one: abstracts are
+    nearly all ASCII, and a lookup per character was most of the time a corpus spent here."""
+    text = _ASCII_CONTROL.sub("", text)
+    if text.isascii():
+        return text
+    return _NON_ASCII.sub(lambda run: "".join(ch for ch in run.group() if not _drop(ch)), text)
+
+
 def _nfkc(text: str) -> str:
     """NFKC everywhere but on superscripts and subscripts (kept as they are; they are starters, so the pieces
     between them normalise exactly as they would in the whole text)."""
@@ -83,7 +96,7 @@ def normalize_text(value: str | bytes) -> NormalizedText:
     removed = 0
     while True:  # removing a character can make a new composable pair ("e" + ZWJ + U+0301): until stable (rare)
         text = _nfkc(text)
-        kept = "".join(ch for ch in text if not _drop(ch))
+        kept = _visible(text)
         if len(kept) == len(text):
             return NormalizedText(kept, invalid, removed)
         removed += len(text) - len(kept)

@@ -401,6 +401,38 @@ def test_build_llm_openai(monkeypatch: pytest.MonkeyPatch) -> None:
     assert llm.api_key == "sk-from-env"
 
 
+def test_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SDK client built (sync and async, per LLM and embedder) verifies TLS with the one context of the process:
+    building a context reads the whole CA bundle."""
+    import ssl
+
+    from llama_index.llms.openai import OpenAI
+
+    from rag.embeddings import EmbeddingError, OpenAICompatibleEmbedding
+    from rag.http_clients import tls_context
+
+    built: list[ssl.SSLContext] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    tls_context.cache_clear()
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    for _ in range(2):
+        llm = build_llm(LLMSettings(provider="openai", api_key=SecretStr(SECRET)))
+        assert isinstance(llm, OpenAI)
+        llm._get_client()
+        llm._get_aclient()
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    embedder = OpenAICompatibleEmbedding(model_name="m", api_key=SECRET, expected_dim=4, api_base=dead, max_retries=0)
+    with pytest.raises(EmbeddingError):  # only the client it built before failing matters here
+        embedder.get_query_embedding("q")
+    assert len(built) == 1
+    tls_context.cache_clear()
+
+
 def test_build_llm_openai_unknown_model_name(monkeypatch: pytest.MonkeyPatch) -> None:
     from llama_index.llms.openai_like import OpenAILike
 
