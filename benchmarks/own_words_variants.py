@@ -467,6 +467,33 @@ def variants(indexes: dict[str, Index], embed: Vectors, own: list[tuple[str, str
     return out
 
 
+@dataclass
+class Dev:
+    """What every dev-split sweep starts from: the settings, the memoised embedder (every dev question already
+    embedded), the bundled papers, the dev slices, and the default chunking's index."""
+
+    settings: Any
+    embed: Vectors
+    papers: list[Any]
+    sets: dict[str, Any]
+    index: Index
+
+
+def load_dev(cache: Path) -> Dev:
+    from ingest.dedup import dedup
+    from ingest.formats import read_paths
+    from rag.embeddings import build_embedder
+    from rag.settings import Settings
+
+    settings = Settings(data_dir=cache / "rag")
+    embed = Vectors(build_embedder(settings.embedding, settings.models_dir))
+    papers = dedup(read_paths([settings.corpus_dir])[0].records)
+    sets = slices("dev", papers)  # dev only, always
+    index = build_index(papers, 256, embed, cache)
+    embed(sorted({q for qs in sets.values() for _, q, _ in qs}))
+    return Dev(settings, embed, papers, sets, index)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="comma-separated substrings of variant names")
@@ -476,16 +503,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
 
-    from ingest.dedup import dedup
-    from ingest.formats import read_paths
-    from rag.embeddings import build_embedder
-    from rag.settings import Settings
-
-    settings = Settings(data_dir=args.cache / "rag")
-    embed = Vectors(build_embedder(settings.embedding, settings.models_dir))
-    papers = dedup(read_paths([settings.corpus_dir])[0].records)
-    sets = slices("dev", papers)  # dev only, always
-    indexes = {"256": build_index(papers, 256, embed, args.cache)}
+    dev = load_dev(args.cache)
+    embed, papers, sets = dev.embed, dev.papers, dev.sets
+    indexes = {"256": dev.index}
     for m in filter(None, args.chunks.split(",")):
         indexes[f"<= {m} word-pieces"] = build_index(papers, int(m), embed, args.cache)
     if not args.no_title_variants:
@@ -493,7 +513,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         indexes["title without its leading name ('ODICE: ...')"] = build_index(
             papers, 256, embed, args.cache, title=drop_name
         )
-    embed(sorted({q for qs in sets.values() for _, q, _ in qs}))
     table = variants(indexes, embed, sets["own words: all"])
     wanted = [w for w in args.only.split(",") if w]
     header = "| variant, dev split | " + " | ".join(f"{s} ({len(q)})" for s, q in sets.items()) + " |"

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.own_words import K
-from benchmarks.own_words_variants import Index, Vectors, build_index, dense_only, hybrid
+from benchmarks.own_words_variants import Index, dense_only, hybrid, load_dev
 
 Slice = list[tuple[str, str, tuple[str, ...]]]
 Fit = Callable[
@@ -216,18 +216,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import numpy as np
 
-    from benchmarks.own_words import slices
-    from ingest.dedup import dedup
-    from ingest.formats import read_paths
-    from rag.embeddings import build_embedder
-    from rag.settings import Settings
-
-    settings = Settings(data_dir=args.cache / "rag")
-    embed = Vectors(build_embedder(settings.embedding, settings.models_dir))
-    papers = dedup(read_paths([settings.corpus_dir])[0].records)
-    sets: dict[str, Slice] = slices("dev", papers)  # dev only, always
-    index = build_index(papers, 256, embed, args.cache)
-    embed(sorted({q for qs in sets.values() for _, q, _ in qs}))
+    dev = load_dev(args.cache)
+    embed, index = dev.embed, dev.index
+    sets: dict[str, Slice] = dev.sets
 
     own = sets[OWN]
     fold_of = grouped_folds(own)

@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.own_words import ndcg, slices
-from benchmarks.own_words_variants import DenseSide, Hits, Index, Vectors, build_index, dense_only, hybrid
+from benchmarks.own_words import ndcg
+from benchmarks.own_words_variants import DenseSide, Hits, Index, Vectors, dense_only, hybrid, load_dev
 
 LAST_HIDDEN = "encoder.layer.5.h2"  # the exported graph's last transformer layer output (rag/onnx_model.py)
 
@@ -162,19 +162,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import numpy as np
 
-    from ingest.dedup import dedup
-    from ingest.formats import read_paths
-    from rag.embeddings import build_embedder
     from rag.onnx_model import onnx_file_name
-    from rag.settings import Settings
 
-    settings = Settings(data_dir=args.cache / "rag")
-    embed = Vectors(build_embedder(settings.embedding, settings.models_dir))
-    papers = dedup(read_paths([settings.corpus_dir])[0].records)
-    sets = slices("dev", papers)  # dev only, always
-    base = build_index(papers, 256, embed, args.cache)
-    embed(sorted({q for qs in sets.values() for _, q, _ in qs}))
-    states, encodings = token_states(settings.models_dir / onnx_file_name(), base.texts, args.cache)
+    dev = load_dev(args.cache)
+    embed, sets, base = dev.embed, dev.sets, dev.index
+    states, encodings = token_states(dev.settings.models_dir / onnx_file_name(), base.texts, args.cache)
 
     rankers: dict[str, Callable[[str], list[str]]] = {
         "dense (chunks, max per paper)": lambda q: dense_only(base, embed.one(q)),
