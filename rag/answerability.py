@@ -142,8 +142,8 @@ class Evidence:
     notes: tuple[str, ...] = ()  # retrieval's notes for the user (a rewrite or rerank stage that fell back): flags
     rerank_ms: float | None = None
     rewrite_ms: float | None = None
-    # The margin (rag.topicality) of the question without the technical names the abstracts mention; None when it
-    # uses none, or too little is left (``rest_of_question``).
+    # The margin (rag.topicality) of the question without the names the abstracts mention; None when none of them
+    # is technical (rag.question.technical), or too little is left (``rest_of_question``).
     rest_margin: float | None = None
 
 
@@ -267,8 +267,8 @@ def decide(
 ) -> Decision:
     """``papers``: ``gather(spec, sources)``, best-ranked first; ``top_similarity``: best dense cosine of the
     question to a chunk (None: dense did not run); ``background``: its best cosine to an everyday domain
-    (rag.topicality; None: not computed); ``rest_margin``: the same margin for the question without its technical
-    names (``Evidence.rest_margin``; None: not computed)."""
+    (rag.topicality; None: not computed); ``rest_margin``: the same margin for the question without the names
+    the abstracts mention (``Evidence.rest_margin``; None: not computed)."""
     if not papers:
         return Decision("refused", "nothing was retrieved")
     if top_similarity is not None and top_similarity < th.min_similarity:
