@@ -39,6 +39,8 @@ GRID: dict[str, tuple[float, ...]] = {
     "companion_ratio_one": (0.5, 0.7, 0.8, 1.0, 1.2),
     "companion_score_ratio": (0.5, 0.6, 0.7, 0.8, 0.9),
     "companion_support_one": (0.0, 0.1, 0.2, 0.3, 0.4),
+    "min_rest_margin": (-1.0, -0.1, -0.05, -0.025, 0.0),
+    "min_rest_support": (0.2, 0.3, 0.4),
 }
 # Thresholds that choose which papers an answer quotes, never the outcome: for a given setting of the others the
 # honest-outcome score is the same, so the search skips them when that score is already beaten.

@@ -8,6 +8,10 @@ and whether a sentence supplies it:
   - nothing close: the best dense similarity is under ``min_similarity``;
   - not about ML research: the question is closer to an everyday domain than to any abstract (rag.topicality;
     ``min_margin``);
+  - an everyday question built around a technical name the abstracts use ("What colour is BERT's sweater on Sesame
+    Street?"): the name makes the whole question look technical (``min_margin_named`` lets it through), so the
+    rest of the question is judged on its own: without its names it reads as everyday (its margin is under
+    ``min_rest_margin``) and no sentence of an abstract mentioning the name supports it (``min_rest_support``);
   - a named model, dataset or result no retrieved abstract mentions ("AlphaFold on CASP14").
 - **partial**, the paper is found but its abstract lacks the detail: some of the question's names are found and
   others are in no abstract ("SimCSE on STS-B" when the abstract reports only the STS average), or a number (a
@@ -33,14 +37,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rag.citations import support
+from rag.citations import content_terms, support
 from rag.question import QuestionSpec, canonical, mentions, technical
 from rag.sentences import split_sentences
 from rag.settings import Settings
 from rag.stemming import english_stemmer
 from rag.types import Source
 
-__all__ = ["Decision", "Evidence", "PaperEvidence", "Quote", "Thresholds", "decide", "decide_on", "gather"]
+__all__ = [
+    "MIN_REST_TERMS",
+    "Decision",
+    "Evidence",
+    "PaperEvidence",
+    "Quote",
+    "Thresholds",
+    "decide",
+    "decide_on",
+    "gather",
+    "rest_of_question",
+]
 
 Outcome = Literal["answered", "partial", "refused"]
 
@@ -55,6 +70,9 @@ _REFERENCE = re.compile(r"\bet al\.?,?\s*\(?\d{4}[a-z]?\)?")
 # How many words from a value the thing it counts may be named: "1B parameters", "100 million tissue patches",
 # "1k-hour of audio" (a multiplier and a modifier or two in between), "participants: subtask A monolingual (126)".
 _COUNT_WINDOW = 4
+# The rest of a named question is judged on its own only when this many content words are left: "What problem does
+# AnglE address?" leaves "problem", "address", whose margin is noise; "What is ClusterNS?" leaves nothing.
+MIN_REST_TERMS = 3
 _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks?|corpus|corpora|tasks?)\b")
 
 
@@ -71,6 +89,8 @@ class Thresholds:
     companion_ratio_one: float
     companion_score_ratio: float
     companion_support_one: float
+    min_rest_margin: float
+    min_rest_support: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -84,6 +104,8 @@ class Thresholds:
             a.companion_ratio_one,
             a.companion_score_ratio,
             a.companion_support_one,
+            a.min_rest_margin,
+            a.min_rest_support,
         )
 
 
@@ -100,6 +122,7 @@ class PaperEvidence:
     quotes: tuple[Quote, ...]  # best first
     names: tuple[str, ...]  # the question's names this paper mentions
     detail: float  # how well its best sentence stating a value (a name) covers the detail asked for; 1 if none asked
+    rest: float = 0.0  # how well its best sentence supports the question without the names it mentions (0: no names)
 
     @property
     def best(self) -> float:
@@ -119,6 +142,9 @@ class Evidence:
     notes: tuple[str, ...] = ()  # retrieval's notes for the user (a rewrite or rerank stage that fell back): flags
     rerank_ms: float | None = None
     rewrite_ms: float | None = None
+    # The margin (rag.topicality) of the question without the names the abstracts mention; None when none of them
+    # is technical (rag.question.technical), or too little is left (``rest_of_question``).
+    rest_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +189,13 @@ def _without(text: str, terms: Sequence[str]) -> str:
     return " ".join(text.split())
 
 
+def rest_of_question(text: str, names: Sequence[str]) -> str | None:
+    """``text`` without ``names`` ("What colour is BERT's sweater on Sesame Street?" -> "What colour is sweater on
+    Sesame Street?"), or None when fewer than ``MIN_REST_TERMS`` content words are left."""
+    rest = _without(text, sorted(names, key=len, reverse=True))
+    return rest if len(content_terms(rest)) >= MIN_REST_TERMS else None
+
+
 def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> PaperEvidence:
     """The paper's sentences that best support the question, best first (those stating the kind of answer asked
     for first, by how well they name the detail asked), and how well it gives that detail. Independent of the
@@ -174,6 +207,7 @@ def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> Pa
     # that answers ("our model is 3x-6x faster").
     claim = _without(spec.text, names)
     scored = [Quote(i, s, support(claim, canonical(s))[0]) for i, s in enumerate(sentences)]
+    rest = max((q.score for q in scored), default=0.0) if names else 0.0
     if names and all(q.score == 0 for q in scored):
         # The question is little but its names ("What is ClusterNS?"): the sentence naming them defines them.
         scored = [Quote(i, s, support(spec.text, canonical(s))[0]) for i, s in enumerate(sentences)]
@@ -186,7 +220,7 @@ def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> Pa
     detail = 1.0
     if spec.kind in ("number", "dataset"):
         detail = max((d for d, ok in zip(on_detail, qualifies, strict=True) if ok), default=0.0)
-    return PaperEvidence(source, tuple(ranked[:per_paper]), names, detail)
+    return PaperEvidence(source, tuple(ranked[:per_paper]), names, detail, rest)
 
 
 def gather(spec: QuestionSpec, sources: Sequence[Source]) -> list[PaperEvidence]:
@@ -212,7 +246,14 @@ def _companion(spec: QuestionSpec, lead: PaperEvidence, other: PaperEvidence, th
 
 
 def decide_on(evidence: Evidence, th: Thresholds) -> Decision:
-    return decide(evidence.spec, evidence.papers, evidence.top_similarity, evidence.background, th)
+    return decide(
+        evidence.spec,
+        evidence.papers,
+        evidence.top_similarity,
+        evidence.background,
+        th,
+        rest_margin=evidence.rest_margin,
+    )
 
 
 def decide(
@@ -222,10 +263,12 @@ def decide(
     background: float | None,
     th: Thresholds,
     max_papers: int = 3,
+    rest_margin: float | None = None,
 ) -> Decision:
     """``papers``: ``gather(spec, sources)``, best-ranked first; ``top_similarity``: best dense cosine of the
     question to a chunk (None: dense did not run); ``background``: its best cosine to an everyday domain
-    (rag.topicality; None: not computed)."""
+    (rag.topicality; None: not computed); ``rest_margin``: the same margin for the question without the names
+    the abstracts mention (``Evidence.rest_margin``; None: not computed)."""
     if not papers:
         return Decision("refused", "nothing was retrieved")
     if top_similarity is not None and top_similarity < th.min_similarity:
@@ -234,9 +277,22 @@ def decide(
     # A technical name the abstracts use ("SimCSE", "GPT-4") is evidence of topic that the embedding model may not
     # see: "What did SimCSE evaluate on?" embeds closer to "school, exams and teachers" than to any abstract. A
     # plain capitalised word ("Forest" of the Black Forest, found in "random forest") is no such evidence.
-    margin = th.min_margin_named if any(technical(t) for t in found) else th.min_margin
+    named = sorted(t for t in found if technical(t))
+    margin = th.min_margin_named if named else th.min_margin
     if top_similarity is not None and background is not None and top_similarity - background < margin:
         return Decision("refused", "the question does not read as one about ML research")
+    # But a name alone does not make a question technical: "What colour is BERT's sweater on Sesame Street?" is
+    # about Sesame Street. Without its names it reads as everyday, and no sentence of an abstract that mentions the
+    # name says anything else it asks ("colour", "sweater"); a question about the model shares its other words
+    # with a sentence about it ("By how many points does ColD Fusion beat RoBERTa?").
+    if named and rest_margin is not None and rest_margin < th.min_rest_margin:
+        rest = max((p.rest for p in papers if any(technical(t) for t in p.names)), default=0.0)
+        if rest < th.min_rest_support:
+            return Decision(
+                "refused",
+                f"apart from {', '.join(named)} the question does not read as one about ML research, and no "
+                "abstract mentioning it says more of what it asks",
+            )
     absent = [t for t in spec.names if t not in found]
     if spec.names and not found:
         return Decision("refused", f"no retrieved abstract mentions {', '.join(absent)}")

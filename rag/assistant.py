@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict, Unpack
 
 from rag.answer import Answer, Outcome
-from rag.answerability import Decision, Evidence, Thresholds, decide_on, gather
+from rag.answerability import Decision, Evidence, Thresholds, decide_on, gather, rest_of_question
 from rag.citations import CheckedAnswer, check_answer
 from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
 from rag.markup import neutralize
 from rag.prompts import NOT_COVERED, parse_partial
 from rag.protocols import ChatModel, Embedder
-from rag.question import analyse
+from rag.question import analyse, technical
 from rag.retrieve import Filters, PaperHit, Retriever
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -175,7 +175,19 @@ class Assistant:
         background = self.topicality.background(self.retriever.query_vector(query)) if top is not None else None
         spec = replace(analyse(question), text=query)
         papers = tuple(gather(spec, sources))
-        return Evidence(spec, sources, papers, top, background, found.notes, found.rerank_ms, found.rewrite_ms)
+        rest_margin = None
+        found_names = {t for p in papers for t in p.names}
+        rest = rest_of_question(query, sorted(found_names)) if any(technical(t) for t in found_names) else None
+        if rest is not None and top is not None:
+            # The question without its names, judged like the question (rag.answerability: a name alone does not
+            # make "What colour is BERT's sweater?" technical): one more query embedding and a one-hit dense search.
+            vec = self.retriever.query_vector(rest)
+            nearest = self.retriever.dense(rest, 1, filters.where() if filters else None, vector=vec)
+            if nearest:
+                rest_margin = nearest[0].score - self.topicality.background(vec)
+        return Evidence(
+            spec, sources, papers, top, background, found.notes, found.rerank_ms, found.rewrite_ms, rest_margin
+        )
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """Answer ``question``; per-call overrides: ``k``, ``mode``, ``filters``, ``history``, ``llm`` (another

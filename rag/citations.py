@@ -22,6 +22,7 @@ __all__ = [
     "CheckedAnswer",
     "SentenceSupport",
     "check_answer",
+    "content_terms",
     "parse_markers",
     "strip_markers",
     "support",
@@ -130,6 +131,12 @@ def _terms(text: str) -> dict[str, bool]:
         else:
             terms.setdefault(english_stemmer().stemWord(low), False)
     return terms
+
+
+def content_terms(text: str) -> list[str]:
+    """The words ``support`` counts in ``text`` (names, numbers and stemmed content words; function words and the
+    boilerplate of abstracts dropped)."""
+    return list(_terms(text))
 
 
 def _forms(text: str) -> frozenset[str]:

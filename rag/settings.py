@@ -244,6 +244,21 @@ class AnswerSettings(_Section):
         "the question at least this well (rag.citations.support, the share of the question's words it covers), "
         "whatever the lead's: a word or two in common is no support.",
     )
+    min_rest_margin: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="A question using a technical name the abstracts mention is refused when, without its names, its "
+        "min_margin margin is below this and no abstract mentioning the name supports the rest (min_rest_support): "
+        "an everyday question built around a name ('What colour is BERT's sweater on Sesame Street?').",
+    )
+    min_rest_support: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="…and when no sentence of an abstract mentioning the name supports the question without its names "
+        "this well (rag.citations.support); a question about the model shares its other words with such a sentence.",
+    )
 
 
 class StoreSettings(_Section):

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from rag.answerability import Thresholds, decide, gather
+from rag.answerability import Decision, Thresholds, decide, gather, rest_of_question
 from rag.extractive import extractive_answer
 from rag.prompts import parse_partial
 from rag.question import analyse, asks_for_several, canonical, mentions, specific_terms
@@ -21,6 +21,8 @@ TH = Thresholds(
     companion_ratio_one=1.2,
     companion_score_ratio=0.6,
     companion_support_one=0.0,
+    min_rest_margin=0.0,
+    min_rest_support=0.3,
 )
 GUIDED = Source(
     1,
@@ -325,3 +327,43 @@ def test_a_one_paper_answer_adds_no_paper_sharing_only_a_word_with_the_question(
         for floor in (0.0, 0.3)
     }
     assert quoted == {0.0: [lead, topic], 0.3: [lead]}
+
+
+BERT = Source(
+    1,
+    "bert",
+    "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
+    "We introduce a new language representation model called BERT. BERT obtains new state-of-the-art results on "
+    "eleven natural language processing tasks, including pushing the GLUE score to 80.5%.",
+    1.0,
+    "",
+)
+
+
+def test_the_rest_of_a_named_question_is_what_its_names_leave() -> None:
+    assert rest_of_question("What colour is BERT's sweater on Sesame Street?", ["BERT"]) == (
+        "What colour is sweater on Sesame Street?"
+    )
+    assert rest_of_question("What is ClusterNS?", ["ClusterNS"]) is None  # nothing is left to judge
+    assert rest_of_question("What problem does AnglE address?", ["AnglE"]) is None  # two words: noise
+
+
+def _decide_rest(question: str, sources: list[Source], rest_margin: float | None) -> Decision:
+    spec = analyse(question)
+    return decide(spec, gather(spec, sources), 0.3, 0.25, TH, rest_margin=rest_margin)
+
+
+def test_an_everyday_question_around_a_technical_name_is_refused() -> None:
+    question = "What colour is BERT's sweater on Sesame Street?"
+    d = _decide_rest(question, [BERT, OTHER], rest_margin=-0.1)
+    assert d.outcome == "refused" and "apart from BERT" in d.reason
+    # The name alone lets it through the topicality check (min_margin_named): the rest's margin is what refuses it.
+    assert _decide_rest(question, [BERT, OTHER], rest_margin=None).outcome != "refused"
+    assert _decide_rest(question, [BERT, OTHER], rest_margin=0.1).outcome != "refused"
+
+
+def test_a_question_about_the_named_model_is_kept_when_an_abstract_supports_its_rest() -> None:
+    # However everyday the rest reads to the embedding, a sentence naming BERT states a GLUE score: kept.
+    d = _decide_rest("What GLUE score does BERT push the benchmark to?", [BERT, OTHER], rest_margin=-0.1)
+    assert d.outcome == "answered"
+    assert d.evidence[0].rest >= TH.min_rest_support

@@ -207,3 +207,25 @@ def test_llm_rewrites_the_follow_up_and_falls_back_when_it_cannot(fake_assistant
     # An unusable rewrite (here: too short) falls back to the deterministic one.
     _, answer = _stream(fake_assistant, "Which tasks did they evaluate on?", FakeLLM(["x", SUPPORTED]), history=history)
     assert answer.query == f"Which tasks did they evaluate on? ({CLUSTER_NS})"
+
+
+def test_the_rest_of_a_named_question_is_judged_before_the_llm(
+    fake_index: FakeIndex, fake_embedder: FakeEmbedding
+) -> None:
+    # Whatever margins the fake embedding gives, rest thresholds no question passes refuse every named question
+    # with enough left: the decision runs before the LLM is called, so LLM mode refuses it too.
+    settings = fake_index.settings
+    rest_only = {"min_margin_named": -1.0, "min_rest_margin": 1.0, "min_rest_support": 1.0}  # no other refusal
+    strict = settings.model_copy(
+        update={
+            "answer": settings.answer.model_copy(update=rest_only),
+            "retrieval": settings.retrieval.model_copy(update={"min_similarity": 0.0}),
+        }
+    )
+    assistant = Assistant.open(strict, store=fake_index.store, embedder=fake_embedder)
+    everyday = "What colour is SimCSE's sweater on Sesame Street?"
+    assert assistant.evidence(everyday).rest_margin is not None
+    assert assistant.evidence("What is ClusterNS?").rest_margin is None  # nothing is left once the name is out
+    llm = FakeLLM([LLMError("must not be called")])
+    answer = assistant.ask(everyday, llm=llm)
+    assert answer.refused and "apart from SimCSE" in answer.refusal_reason and llm.calls == []

@@ -110,9 +110,40 @@ def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None
         "companion_ratio_one": (1.2,),
         "companion_score_ratio": (0.6,),
         "companion_support_one": (0.0,),
+        "min_rest_margin": (-1.0,),
+        "min_rest_support": (0.3,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
+
+
+def test_calibration_picks_a_rest_margin_that_refuses_an_everyday_question_around_a_name() -> None:
+    src = Source(1, "clusterns", "ClusterNS: " + TITLE, "ClusterNS " + ABSTRACT.removeprefix("We "), 1.0, "")
+    named = _case("a", "fact", "Which algorithm does ClusterNS apply to supply the hard negatives?", src, 0.6, 0.2)
+    everyday = _case(
+        "o", "unanswerable_offtopic", "Which football club does ClusterNS support on weekends?", src, 0.4, 0.3
+    )
+    # Both pass the topicality margin thanks to the name; without it, the football question reads as everyday, and
+    # so does the real one here (a low rest margin), which its sentence about the name's hard negatives keeps.
+    cases = [
+        replace(named, evidence=replace(named.evidence, rest_margin=-0.05)),
+        replace(everyday, evidence=replace(everyday.evidence, rest_margin=-0.2)),
+    ]
+    grid = {
+        "min_similarity": (0.2,),
+        "min_margin": (0.0,),
+        "min_margin_named": (-0.3,),
+        "min_detail": (0.6,),
+        "companion_ratio": (0.7,),
+        "companion_ratio_one": (1.2,),
+        "companion_score_ratio": (0.6,),
+        "companion_support_one": (0.0,),
+        "min_rest_margin": (-1.0, 0.0),
+        "min_rest_support": (0.3,),
+    }
+    chosen, metrics = choose(cases, grid)
+    assert chosen.min_rest_margin == 0.0
+    assert (metrics["unanswerable_offtopic_refused"], metrics["false_refusals"]) == (1.0, 0.0)
 
 
 def test_calibration_picks_the_companion_setting_that_keeps_one_paper_answers_unpadded() -> None:
@@ -134,6 +165,8 @@ def test_calibration_picks_the_companion_setting_that_keeps_one_paper_answers_un
         "companion_ratio_one": (0.5,),
         "companion_score_ratio": (0.1, 0.5),
         "companion_support_one": (0.0,),
+        "min_rest_margin": (-1.0,),
+        "min_rest_support": (0.3,),
     }
     chosen, metrics = choose(cases, grid)
     assert chosen.companion_score_ratio == 0.5 and metrics["cited_precision"] == 1.0
@@ -160,6 +193,8 @@ def test_calibration_chooses_a_support_floor_that_drops_a_one_word_companion() -
         "companion_ratio_one": (0.7,),
         "companion_score_ratio": (0.5,),
         "companion_support_one": (0.0, 0.3),
+        "min_rest_margin": (-1.0,),
+        "min_rest_support": (0.3,),
     }
     chosen, metrics = choose(cases, grid)
     assert (chosen.min_margin, chosen.companion_support_one, metrics["cited_precision"]) == (-0.1, 0.3, 1.0)
