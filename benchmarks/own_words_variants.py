@@ -479,12 +479,21 @@ class Dev:
     index: Index
 
 
+def dev_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every dev sweep takes: ``--only`` (substrings of variant names) and ``--cache`` (vectors)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="comma-separated substrings of variant names")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "own-words-variants")
+    return parser
+
+
 def load_dev(cache: Path) -> Dev:
     from ingest.dedup import dedup
     from ingest.formats import read_paths
     from rag.embeddings import build_embedder
     from rag.settings import Settings
 
+    cache.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=cache / "rag")
     embed = Vectors(build_embedder(settings.embedding, settings.models_dir))
     papers = dedup(read_paths([settings.corpus_dir])[0].records)
@@ -495,13 +504,10 @@ def load_dev(cache: Path) -> Dev:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="comma-separated substrings of variant names")
+    parser = dev_parser(__doc__)
     parser.add_argument("--chunks", default="128,160", help="other max_tokens to build besides 256 ('' for none)")
     parser.add_argument("--no-title-variants", action="store_true", help="skip the two extra embedding passes")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "own-words-variants")
     args = parser.parse_args(argv)
-    args.cache.mkdir(parents=True, exist_ok=True)
 
     dev = load_dev(args.cache)
     embed, papers, sets = dev.embed, dev.papers, dev.sets

@@ -23,12 +23,10 @@ benchmarks/own_words.py's dev ``hybrid`` row). The test split is never loaded. R
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.own_words import K
-from benchmarks.own_words_variants import Index, dense_only, hybrid, load_dev
+from benchmarks.own_words_variants import Index, dense_only, dev_parser, hybrid, load_dev
 
 Slice = list[tuple[str, str, tuple[str, ...]]]
 Fit = Callable[
@@ -206,13 +204,10 @@ def mixed(fit: Fit, a: float) -> Fit:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="comma-separated substrings of variant names")
+    parser = dev_parser(__doc__)
     parser.add_argument("--dense", action="store_true", help="also rows of dense retrieval alone")
     parser.add_argument("--in-sample", action="store_true", help="train on all questions (memorisation check)")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "own-words-variants")
     args = parser.parse_args(argv)
-    args.cache.mkdir(parents=True, exist_ok=True)
 
     import numpy as np
 

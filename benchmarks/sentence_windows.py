@@ -13,11 +13,9 @@ test split is never loaded. Results: docs/retrieval.md.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.own_words import ndcg
-from benchmarks.own_words_variants import DenseSide, Hits, Index, Vectors, dense_only, hybrid, load_dev
+from benchmarks.own_words_variants import DenseSide, Hits, Index, Vectors, dense_only, dev_parser, hybrid, load_dev
 
 LAST_HIDDEN = "encoder.layer.5.h2"  # the exported graph's last transformer layer output (rag/onnx_model.py)
 
@@ -154,11 +152,9 @@ def with_windows(rows: Any, vecs: Any, combine: str, lam: float) -> DenseSide:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "own-words-variants")
+    parser = dev_parser(__doc__)
     parser.add_argument("--separate", action="store_true", help="also embed the windows on their own (slow)")
     args = parser.parse_args(argv)
-    args.cache.mkdir(parents=True, exist_ok=True)
 
     import numpy as np
 

@@ -93,17 +93,11 @@ def _case(qid: str, qtype: str, question: str, source: Source, top: float, backg
     return Case(q, Evidence(spec, (source,), tuple(gather(spec, [source])), top, background))
 
 
-def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None:
-    src = Source(1, "clusterns", TITLE, ABSTRACT, 1.0, "")
-    cases = [
-        _case("a", "fact", "Which algorithm supplies the hard negatives for sentence representations?", src, 0.6, 0.2),
-        _case("o", "unanswerable_offtopic", "How long do I bake sourdough bread?", src, 0.3, 0.45),
-    ]
-    default = Thresholds.from_settings(Settings())
-    assert score(cases, default)["unanswerable_offtopic_refused"] == 1.0
-    grid = {
+def _grid(**varied: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
+    """A calibration grid of one point, these tests' fixed thresholds, but for the ``varied`` ones."""
+    fixed = {
         "min_similarity": (0.2,),
-        "min_margin": (-0.5, 0.0),
+        "min_margin": (0.0,),
         "min_margin_named": (-0.3,),
         "min_detail": (0.6,),
         "companion_ratio": (0.7,),
@@ -113,6 +107,18 @@ def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None
         "min_rest_margin": (-1.0,),
         "min_rest_support": (0.3,),
     }
+    return fixed | varied
+
+
+def test_calibration_picks_a_margin_that_refuses_the_everyday_question() -> None:
+    src = Source(1, "clusterns", TITLE, ABSTRACT, 1.0, "")
+    cases = [
+        _case("a", "fact", "Which algorithm supplies the hard negatives for sentence representations?", src, 0.6, 0.2),
+        _case("o", "unanswerable_offtopic", "How long do I bake sourdough bread?", src, 0.3, 0.45),
+    ]
+    default = Thresholds.from_settings(Settings())
+    assert score(cases, default)["unanswerable_offtopic_refused"] == 1.0
+    grid = _grid(min_margin=(-0.5, 0.0))
     chosen, metrics = choose(cases, grid)
     assert chosen.min_margin == 0.0 and metrics["false_refusals"] == 0.0
 
@@ -129,18 +135,7 @@ def test_calibration_picks_a_rest_margin_that_refuses_an_everyday_question_aroun
         replace(named, evidence=replace(named.evidence, rest_margin=-0.05)),
         replace(everyday, evidence=replace(everyday.evidence, rest_margin=-0.2)),
     ]
-    grid = {
-        "min_similarity": (0.2,),
-        "min_margin": (0.0,),
-        "min_margin_named": (-0.3,),
-        "min_detail": (0.6,),
-        "companion_ratio": (0.7,),
-        "companion_ratio_one": (1.2,),
-        "companion_score_ratio": (0.6,),
-        "companion_support_one": (0.0,),
-        "min_rest_margin": (-1.0, 0.0),
-        "min_rest_support": (0.3,),
-    }
+    grid = _grid(min_rest_margin=(-1.0, 0.0))
     chosen, metrics = choose(cases, grid)
     assert chosen.min_rest_margin == 0.0
     assert (metrics["unanswerable_offtopic_refused"], metrics["false_refusals"]) == (1.0, 0.0)
@@ -156,18 +151,9 @@ def test_calibration_picks_the_companion_setting_that_keeps_one_paper_answers_un
     q = EvalQuestion("a", "fact", question, ("clusterns",), "dev")
     spec = analyse(question)
     cases = [Case(q, Evidence(spec, (lead, runner_up), tuple(gather(spec, [lead, runner_up])), 0.6, 0.2))]
-    grid = {
-        "min_similarity": (0.1, 0.2),
-        "min_margin": (0.0,),
-        "min_margin_named": (-0.3,),
-        "min_detail": (0.6,),
-        "companion_ratio": (0.5,),
-        "companion_ratio_one": (0.5,),
-        "companion_score_ratio": (0.1, 0.5),
-        "companion_support_one": (0.0,),
-        "min_rest_margin": (-1.0,),
-        "min_rest_support": (0.3,),
-    }
+    grid = _grid(
+        min_similarity=(0.1, 0.2), companion_ratio=(0.5,), companion_ratio_one=(0.5,), companion_score_ratio=(0.1, 0.5)
+    )
     chosen, metrics = choose(cases, grid)
     assert chosen.companion_score_ratio == 0.5 and metrics["cited_precision"] == 1.0
     assert score(cases, replace(chosen, companion_score_ratio=0.1))["cited_precision"] == 0.5
@@ -184,18 +170,13 @@ def test_calibration_chooses_a_support_floor_that_drops_a_one_word_companion() -
     spec = analyse(question)
     q = EvalQuestion("a", "own_words", question, ("whitening",), "dev")
     cases = [Case(q, Evidence(spec, (lead, topic), tuple(gather(spec, [lead, topic])), 0.6, 0.2))]
-    grid = {
-        "min_similarity": (0.2,),
-        "min_margin": (-0.1, 0.0),
-        "min_margin_named": (-0.3,),
-        "min_detail": (0.6,),
-        "companion_ratio": (0.6,),
-        "companion_ratio_one": (0.7,),
-        "companion_score_ratio": (0.5,),
-        "companion_support_one": (0.0, 0.3),
-        "min_rest_margin": (-1.0,),
-        "min_rest_support": (0.3,),
-    }
+    grid = _grid(
+        min_margin=(-0.1, 0.0),
+        companion_ratio=(0.6,),
+        companion_ratio_one=(0.7,),
+        companion_score_ratio=(0.5,),
+        companion_support_one=(0.0, 0.3),
+    )
     chosen, metrics = choose(cases, grid)
     assert (chosen.min_margin, chosen.companion_support_one, metrics["cited_precision"]) == (-0.1, 0.3, 1.0)
     assert score(cases, replace(chosen, companion_support_one=0.0))["cited_precision"] == 0.5
