@@ -53,8 +53,10 @@ __all__ = [
     "Thresholds",
     "decide",
     "decide_on",
+    "found_names",
     "gather",
     "rest_of_question",
+    "rest_to_judge",
 ]
 
 Outcome = Literal["answered", "partial", "refused"]
@@ -196,6 +198,18 @@ def rest_of_question(text: str, names: Sequence[str]) -> str | None:
     return rest if len(content_terms(rest)) >= MIN_REST_TERMS else None
 
 
+def found_names(papers: Sequence[PaperEvidence]) -> set[str]:
+    """The question's names that at least one of ``papers`` mentions."""
+    return {t for p in papers for t in p.names}
+
+
+def rest_to_judge(text: str, papers: Sequence[PaperEvidence]) -> str | None:
+    """What ``decide`` judges on its own (``Evidence.rest_margin``): the question without the names the papers
+    mention, when one of them is technical and enough is left (``rest_of_question``); else None."""
+    names = found_names(papers)
+    return rest_of_question(text, sorted(names)) if any(technical(t) for t in names) else None
+
+
 def paper_evidence(spec: QuestionSpec, source: Source, per_paper: int = 3) -> PaperEvidence:
     """The paper's sentences that best support the question, best first (those stating the kind of answer asked
     for first, by how well they name the detail asked), and how well it gives that detail. Independent of the
@@ -273,7 +287,7 @@ def decide(
         return Decision("refused", "nothing was retrieved")
     if top_similarity is not None and top_similarity < th.min_similarity:
         return Decision("refused", f"no abstract is close to the question (best similarity {top_similarity:.2f})")
-    found = {t for p in papers for t in p.names}
+    found = found_names(papers)
     # A technical name the abstracts use ("SimCSE", "GPT-4") is evidence of topic that the embedding model may not
     # see: "What did SimCSE evaluate on?" embeds closer to "school, exams and teachers" than to any abstract. A
     # plain capitalised word ("Forest" of the Black Forest, found in "random forest") is no such evidence.

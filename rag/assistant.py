@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict, Unpack
 
 from rag.answer import Answer, Outcome
-from rag.answerability import Decision, Evidence, Thresholds, decide_on, gather, rest_of_question
+from rag.answerability import Decision, Evidence, Thresholds, decide_on, gather, rest_to_judge
 from rag.citations import CheckedAnswer, check_answer
 from rag.extractive import EXTRACTIVE_NOTE, extractive_answer
 from rag.markup import neutralize
 from rag.prompts import NOT_COVERED, parse_partial
 from rag.protocols import ChatModel, Embedder
-from rag.question import analyse, technical
+from rag.question import analyse
 from rag.retrieve import Filters, PaperHit, Retriever
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -176,8 +176,7 @@ class Assistant:
         spec = replace(analyse(question), text=query)
         papers = tuple(gather(spec, sources))
         rest_margin = None
-        found_names = {t for p in papers for t in p.names}
-        rest = rest_of_question(query, sorted(found_names)) if any(technical(t) for t in found_names) else None
+        rest = rest_to_judge(query, papers)
         if rest is not None and top is not None:
             # The question without its names, judged like the question (rag.answerability: a name alone does not
             # make "What colour is BERT's sweater?" technical): one more query embedding and a one-hit dense search.
