@@ -27,7 +27,7 @@ from typing import Any
 from evals.data import EvalQuestion, load_all
 from rag.answerability import Decision, Evidence, Thresholds, decide_on
 
-__all__ = ["GRID", "Case", "choose", "collect", "score"]
+__all__ = ["GRID", "Case", "choose", "citation_breakdown", "collect", "score"]
 
 MAX_FALSE_REFUSALS = 0.02
 GRID: dict[str, tuple[float, ...]] = {
@@ -96,6 +96,34 @@ def score(cases: Sequence[Case], th: Thresholds) -> dict[str, float]:
             add(f"{c.q.type}_refused", d.outcome == "refused")
             add("honest", d.outcome == "refused")
     return {k: hit[k] / n[k] for k in sorted(n)}
+
+
+def citation_breakdown(cases: Sequence[Case], th: Thresholds) -> dict[str, dict[str, float]]:
+    """Citation on answered one-paper questions, own-words questions apart from the ones written from the
+    abstracts, next to what retrieval bounds it by: the gold paper ranked first, and retrieved at all. An answer
+    can cite the gold paper only when retrieval returns it, and leads with it only when it is ranked first."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    for c in cases:
+        if not c.q.answerable or len(c.q.gold) != 1:
+            continue
+        d = decide_on(c.evidence, th)
+        cited = [p.source.paper_id for p in d.evidence]
+        if d.outcome == "refused" or not cited:
+            continue
+        ranked = [s.paper_id for s in c.evidence.sources]
+        row = groups.setdefault("own words" if c.q.type == "own_words" else "written from the abstracts", {})
+        for key, value in (
+            ("questions", 1.0),
+            ("gold ranked first", float(ranked[:1] == list(c.q.gold))),
+            ("gold retrieved", float(c.q.gold[0] in ranked)),
+            ("gold cited", float(c.q.gold[0] in cited)),
+            ("cited precision", cited.count(c.q.gold[0]) / len(cited)),
+        ):
+            row.setdefault(key, []).append(value)
+    return {
+        group: {k: (sum(v) if k == "questions" else round(sum(v) / len(v), 3)) for k, v in row.items()}
+        for group, row in sorted(groups.items())
+    }
 
 
 def choose(cases: Sequence[Case], grid: dict[str, tuple[float, ...]] = GRID) -> tuple[Thresholds, dict[str, float]]:
@@ -180,12 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         th, metrics = assistant.thresholds, score(cases, assistant.thresholds)
     else:
         th, metrics = choose(cases)
-    print(json.dumps({"split": args.split, "thresholds": asdict(th), "metrics": metrics}, indent=2))
+    report = {
+        "split": args.split,
+        "thresholds": asdict(th),
+        "metrics": metrics,
+        "one_paper_citation": citation_breakdown(cases, th),
+    }
+    print(json.dumps(report, indent=2))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "calibration.json").write_text(
-            json.dumps({"split": args.split, "thresholds": asdict(th), "metrics": metrics}, indent=2) + "\n"
-        )
+        (args.out / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
         tradeoff_plot(cases, th, args.out / "outcomes_tradeoff.png")
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.calibrate_outcomes import Case, choose, score
+from evals.calibrate_outcomes import Case, choose, citation_breakdown, score
 from evals.data import EvalQuestion
 from evals.protocol import ProtocolChecker
 from rag.answerability import Evidence, Thresholds, gather
@@ -180,3 +180,29 @@ def test_calibration_chooses_a_support_floor_that_drops_a_one_word_companion() -
     chosen, metrics = choose(cases, grid)
     assert (chosen.min_margin, chosen.companion_support_one, metrics["cited_precision"]) == (-0.1, 0.3, 1.0)
     assert score(cases, replace(chosen, companion_support_one=0.0))["cited_precision"] == 0.5
+
+
+def test_citation_breakdown_separates_own_words_and_shows_the_retrieval_bound() -> None:
+    """An own-words question whose gold paper retrieval ranks second: the answer leads with the first (wrong)
+    paper; the breakdown puts it apart from the question written from the abstract, next to its retrieval bound."""
+    lead = Source(1, "clusterns", TITLE, ABSTRACT, 1.0, "")
+    other = Source(2, "other", "Dropout views", "We make two views of a sentence with dropout noise.", 0.9, "")
+    fact = "Which algorithm supplies the hard negatives for contrastive learning?"
+    own = "sentence vectors where two noisy copies of a sentence are treated as a pair"
+    cases = []
+    for qid, qtype, question, gold in (("f", "fact", fact, "clusterns"), ("o", "own_words", own, "other")):
+        spec = analyse(question)
+        q = EvalQuestion(qid, qtype, question, (gold,), "dev")
+        cases.append(Case(q, Evidence(spec, (lead, other), tuple(gather(spec, [lead, other])), 0.6, 0.2)))
+    th = Thresholds.from_settings(Settings())
+    got = citation_breakdown(cases, th)
+    assert got["written from the abstracts"] == {
+        "questions": 1,
+        "gold ranked first": 1.0,
+        "gold retrieved": 1.0,
+        "gold cited": 1.0,
+        "cited precision": 1.0,
+    }
+    own_row = got["own words"]
+    assert (own_row["gold ranked first"], own_row["gold retrieved"]) == (0.0, 1.0)
+    assert own_row["cited precision"] < 1.0
