@@ -31,10 +31,10 @@ __all__ = ["GRID", "Case", "choose", "citation_breakdown", "collect", "score"]
 
 MAX_FALSE_REFUSALS = 0.02
 GRID: dict[str, tuple[float, ...]] = {
-    "min_similarity": (0.15, 0.2),
+    "min_similarity": (0.1, 0.15, 0.2),
     "min_margin": tuple(round(-0.1 + 0.025 * i, 3) for i in range(9)),
     "min_margin_named": (-0.3, -0.25, -0.2, -0.15, -0.1, -0.05, 0.0, 0.025),
-    "min_detail": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "min_detail": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
     "companion_ratio": (0.5, 0.6, 0.7, 0.8, 1.0),
     "companion_ratio_one": (0.5, 0.7, 0.8, 1.0, 1.2),
     "companion_score_ratio": (0.5, 0.6, 0.7, 0.8, 0.9),

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag.citations import content_terms, support
-from rag.question import QuestionSpec, canonical, mentions, technical
+from rag.question import QuestionSpec, canonical, mentions, specific_terms, technical
 from rag.sentences import split_sentences
 from rag.settings import Settings
 from rag.stemming import english_stemmer
@@ -168,7 +168,8 @@ def _stems(words: Sequence[str]) -> set[str]:
 def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
     """Whether a sentence gives the kind of answer asked for: a value for a number (not one the question itself
     states, like the "2.0" of "wav2vec 2.0", nor a reference's year), counting what is counted when the question
-    asks "how many" ("How many images…" is not answered by "1B parameters"); a name for a dataset."""
+    asks "how many" ("How many images…" is not answered by "1B parameters"); a name for a dataset; for a named thing
+    ("Which backbone…"), a name the question does not give itself."""
     if spec.kind == "number":
         given = {m.group(0).lower() for m in _VALUE.finditer(canonical(spec.text))}
         text = _REFERENCE.sub(" ", canonical(sentence))
@@ -182,6 +183,9 @@ def _qualifies(spec: QuestionSpec, sentence: str) -> bool:
         )
     if spec.kind == "dataset":
         return _NAMED.search(f" {sentence}") is not None
+    if spec.kind == "entity":
+        asked = {t.lower() for t in spec.names}
+        return any(t.lower() not in asked for t in specific_terms(sentence))
     return True
 
 

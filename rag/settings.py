@@ -134,7 +134,7 @@ class RetrievalSettings(_Section):
     mode: Mode = Field(Mode.HYBRID, description="Retrieval mode.")
     candidates: int = Field(50, gt=0, description="Chunks fetched from each side before fusion.")
     min_similarity: float = Field(
-        0.2,
+        0.15,
         ge=0.0,
         le=1.0,
         description="Refuse when the best dense cosine similarity is below this (off-topic questions). 0.2: no "
@@ -198,7 +198,7 @@ class AnswerSettings(_Section):
     """Thresholds of the answered / partial / refused decision (rag.answerability), chosen on the dev split."""
 
     min_margin: float = Field(
-        0.025,
+        0.0,
         ge=-1.0,
         le=1.0,
         description="Refuse when the question's best similarity to an abstract minus its best similarity to an "
@@ -212,7 +212,7 @@ class AnswerSettings(_Section):
         "name is evidence of topic that the embedding may not capture.",
     )
     min_detail: float = Field(
-        0.6,
+        0.7,
         ge=0.0,
         le=1.0,
         description="A sentence gives the number or dataset asked for when it states one and covers this share of "
@@ -245,7 +245,7 @@ class AnswerSettings(_Section):
         "whatever the lead's: a word or two in common is no support.",
     )
     min_rest_margin: float = Field(
-        0.0,
+        -0.025,
         ge=-1.0,
         le=1.0,
         description="A question using a technical name the abstracts mention is refused when, without its names, its "
@@ -258,6 +258,12 @@ class AnswerSettings(_Section):
         le=1.0,
         description="…and when no sentence of an abstract mentioning the name supports the question without its names "
         "this well (rag.citations.support); a question about the model shares its other words with such a sentence.",
+    )
+    everyday_questions: bool = Field(
+        True,
+        description="Compare questions with ~470 everyday questions (rag/everyday_questions.txt) as well as the 50 "
+        "everyday-domain descriptions when judging whether a question is about ML research (min_margin). The "
+        "margins were chosen with this on; off, fewer everyday questions are refused.",
     )
 
 

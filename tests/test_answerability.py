@@ -106,6 +106,8 @@ def test_mentions(text: str, term: str, found: bool) -> None:
         ("What did SimCSE evaluate on?", "dataset", ""),
         ("Does DefSent rely on NLI datasets?", "yesno", ""),
         ("RL from a fixed logged dataset with hard constraints", "open", ""),
+        ("Which backbone does SimCSE build on?", "entity", "backbone"),
+        ("Which papers use mixture-of-experts architectures?", "open", ""),  # several papers, not one thing
     ],
 )
 def test_analyse(question: str, kind: str, detail: str) -> None:
@@ -211,6 +213,13 @@ def test_a_missing_detail_is_partial_and_named() -> None:
     sts_b = _decide("What accuracy on STS-B does SimCSE report with BERT-base?", [SIMCSE, OTHER])
     assert (sts_b.outcome, sts_b.missing) == ("partial", "STS-B")  # type: ignore[attr-defined]
     assert sts_b.evidence[0].source is SIMCSE  # type: ignore[attr-defined]
+
+
+def test_a_which_question_quotes_the_sentence_naming_a_thing_first() -> None:
+    """SimCSE's best-overlapping sentence says what SimCSE is; the one answering "which encoder" names BERT base."""
+    d = _decide("Which pretrained encoder does SimCSE use for its sentence embeddings?", [SIMCSE, OTHER])
+    assert d.outcome == "answered"  # type: ignore[attr-defined]
+    assert "BERT base" in d.evidence[0].quotes[0].text  # type: ignore[attr-defined]
 
 
 def test_one_paper_answers_are_not_padded() -> None:

@@ -15,7 +15,7 @@ from rag.answerability import Evidence, Thresholds, gather
 from rag.lexical import LexicalIndex, tokenize_pages
 from rag.question import analyse
 from rag.settings import Settings
-from rag.topicality import Topicality
+from rag.topicality import EVERYDAY_DOMAINS, EVERYDAY_QUESTIONS, Topicality
 from rag.types import Source
 
 
@@ -81,10 +81,53 @@ class FakeEmbedder:
 
 
 def test_background_is_the_closest_everyday_domain() -> None:
-    topicality = Topicality(FakeEmbedder(), domains=("cooking recipes and bread", "neural learning model"))
+    topicality = Topicality(FakeEmbedder(), prototypes=("cooking recipes and bread", "neural learning model"))
     kitchen = topicality.background(FakeEmbedder().get_query_embedding("a bread recipe"))
     assert kitchen == pytest.approx(1.0, abs=0.01)
     assert topicality.vectors().shape == (2, 3)
+
+
+class CountingEmbedder(FakeEmbedder):
+    def __init__(self, flip: bool = False) -> None:
+        self.calls = 0
+        self.flip = flip  # another model: the same texts, other vectors
+
+    def get_query_embedding(self, query: str) -> list[float]:
+        self.calls += 1
+        v = super().get_query_embedding(query)
+        return v[::-1] if self.flip else v
+
+
+PROTOTYPES = ("cooking recipes and bread", "neural learning model", "a bread recipe for Sunday")
+
+
+def test_the_prototype_vectors_are_cached_per_model(tmp_path: Path) -> None:
+    first = CountingEmbedder()
+    expected = Topicality(first, PROTOTYPES, cache_dir=tmp_path).vectors()
+    assert first.calls == 1 + len(PROTOTYPES) and len(list(tmp_path.glob("everyday-*.npy"))) == 1
+    again = CountingEmbedder()
+    assert Topicality(again, PROTOTYPES, cache_dir=tmp_path).vectors() == pytest.approx(expected)
+    assert again.calls == 1  # only the check of the first prototype
+    # Another model with the same prototypes: its own vectors, never the cached ones (which it then replaces).
+    other = CountingEmbedder(flip=True)
+    got = Topicality(other, PROTOTYPES, cache_dir=tmp_path).vectors()
+    assert got == pytest.approx(Topicality(CountingEmbedder(flip=True), PROTOTYPES).vectors())
+    assert got != pytest.approx(expected)
+
+
+def test_a_damaged_prototype_cache_is_embedded_again(tmp_path: Path) -> None:
+    Topicality(CountingEmbedder(), PROTOTYPES, cache_dir=tmp_path).vectors()
+    (cached,) = tmp_path.glob("everyday-*.npy")
+    cached.write_bytes(cached.read_bytes()[:40])  # a process killed while writing could not leave this, a disk can
+    fresh = CountingEmbedder()
+    assert Topicality(fresh, PROTOTYPES, cache_dir=tmp_path).vectors().shape == (3, 3)
+    assert fresh.calls == 1 + len(PROTOTYPES)
+    assert Topicality(CountingEmbedder(), PROTOTYPES, cache_dir=tmp_path).vectors().shape == (3, 3)  # rewritten
+
+
+def test_the_everyday_questions_ship_with_the_package() -> None:
+    assert len(EVERYDAY_QUESTIONS) > 400 and len(set(EVERYDAY_QUESTIONS)) == len(EVERYDAY_QUESTIONS)
+    assert Topicality(FakeEmbedder()).prototypes == EVERYDAY_DOMAINS + EVERYDAY_QUESTIONS
 
 
 def _case(qid: str, qtype: str, question: str, source: Source, top: float, background: float) -> Case:
