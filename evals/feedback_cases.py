@@ -10,8 +10,8 @@ gold are guesses made from the vote:
   title's word: an acronym, a CamelCase or digit-bearing name), ``followup`` (the searched query differs from the
   question: it was rewritten from a conversation; add its ``history``), ``multi`` (two or more papers cited) or
   ``paraphrase``;
-- thumbs-up on a refusal: an unanswerable question, ``unanswerable_offtopic`` when it was refused as far from every
-  abstract, else ``unanswerable_absent``;
+- thumbs-up on a refusal: an unanswerable question, ``unanswerable_offtopic`` when it was refused as not about ML
+  research (far from every abstract, or closer to an everyday question), else ``unanswerable_absent``;
 - thumbs-down on a refusal: guessed unanswerable as above, but the user disagreed: a possible false refusal (the
   hint says so; if answerable, set its type and gold);
 - thumbs-down on an answer: gold unknown (the cited papers are listed in ``not_gold``: the user rejected them).
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from evals.data import ANSWERABLE_TYPES, CANDIDATE_SPLIT, CURATED, DatasetError, QuestionType, corpus_ids
+from rag.answerability import OFF_TOPIC_REASONS
 
 __all__ = [
     "FeedbackRow",
@@ -45,7 +46,6 @@ __all__ = [
     "write_candidates",
 ]
 
-_OFFTOPIC = "no abstract is close to the question"
 _NAME = re.compile(r"\b(?:[A-Za-z]*[A-Z][A-Za-z]*[A-Z0-9][\w-]*|[A-Za-z]+-?\d[\w-]*)\b")  # SimCSE, GPT-4, LLMLingua-2
 
 
@@ -127,7 +127,7 @@ def _answered_type(row: FeedbackRow) -> str:
 
 
 def _refused_type(row: FeedbackRow) -> str:
-    return "unanswerable_offtopic" if _OFFTOPIC in row.answer else "unanswerable_absent"
+    return "unanswerable_offtopic" if any(r in row.answer for r in OFF_TOPIC_REASONS) else "unanswerable_absent"
 
 
 @dataclass

@@ -46,6 +46,7 @@ from rag.types import Source
 
 __all__ = [
     "MIN_REST_TERMS",
+    "OFF_TOPIC_REASONS",
     "Decision",
     "Evidence",
     "PaperEvidence",
@@ -76,6 +77,13 @@ _COUNT_WINDOW = 4
 # AnglE address?" leaves "problem", "address", whose margin is noise; "What is ClusterNS?" leaves nothing.
 MIN_REST_TERMS = 3
 _NAMED = re.compile(r"(?<=\s)[A-Z][\w\-]*[A-Z0-9][\w\-]*|\b(datasets?|benchmarks?|corpus|corpora|tasks?)\b")
+
+
+# The words of every "not about ML research" refusal reason, for readers of stored answers (the feedback export
+# tells an off-topic refusal from an absent model by them).
+_FAR = "no abstract is close to the question"
+_NOT_ML = "does not read as one about ML research"
+OFF_TOPIC_REASONS = (_FAR, _NOT_ML)
 
 
 @dataclass(frozen=True)
@@ -290,7 +298,7 @@ def decide(
     if not papers:
         return Decision("refused", "nothing was retrieved")
     if top_similarity is not None and top_similarity < th.min_similarity:
-        return Decision("refused", f"no abstract is close to the question (best similarity {top_similarity:.2f})")
+        return Decision("refused", f"{_FAR} (best similarity {top_similarity:.2f})")
     found = found_names(papers)
     # A technical name the abstracts use ("SimCSE", "GPT-4") is evidence of topic that the embedding model may not
     # see: "What did SimCSE evaluate on?" embeds closer to "school, exams and teachers" than to any abstract. A
@@ -298,7 +306,7 @@ def decide(
     named = sorted(t for t in found if technical(t))
     margin = th.min_margin_named if named else th.min_margin
     if top_similarity is not None and background is not None and top_similarity - background < margin:
-        return Decision("refused", "the question does not read as one about ML research")
+        return Decision("refused", f"the question {_NOT_ML}")
     # But a name alone does not make a question technical: "What colour is BERT's sweater on Sesame Street?" is
     # about Sesame Street. Without its names it reads as everyday, and no sentence of an abstract that mentions the
     # name says anything else it asks ("colour", "sweater"); a question about the model shares its other words
@@ -308,7 +316,7 @@ def decide(
         if rest < th.min_rest_support:
             return Decision(
                 "refused",
-                f"apart from {', '.join(named)} the question does not read as one about ML research, and no "
+                f"apart from {', '.join(named)} the question {_NOT_ML}, and no "
                 "abstract mentioning it says more of what it asks",
             )
     absent = [t for t in spec.names if t not in found]

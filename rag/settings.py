@@ -134,7 +134,7 @@ class RetrievalSettings(_Section):
     mode: Mode = Field(Mode.HYBRID, description="Retrieval mode.")
     candidates: int = Field(50, gt=0, description="Chunks fetched from each side before fusion.")
     min_similarity: float = Field(
-        0.15,
+        0.1,
         ge=0.0,
         le=1.0,
         description="Refuse when the best dense cosine similarity is below this (off-topic questions). 0.2: no "
@@ -212,7 +212,7 @@ class AnswerSettings(_Section):
         "name is evidence of topic that the embedding may not capture.",
     )
     min_detail: float = Field(
-        0.7,
+        0.8,
         ge=0.0,
         le=1.0,
         description="A sentence gives the number or dataset asked for when it states one and covers this share of "

@@ -44,8 +44,8 @@ def test_clusterns_question_is_answered_with_verified_citations(assistant: Assis
 @pytest.mark.parametrize(
     ("question", "reason"),
     [
-        ("How long should I boil an egg for a soft yolk?", "no abstract is close"),
-        ("Who won the 2018 FIFA World Cup?", "no abstract is close"),
+        ("How long should I boil an egg for a soft yolk?", "does not read as one about ML research"),
+        ("Who won the 2018 FIFA World Cup?", "does not read as one about ML research"),
         ("What accuracy does AlphaFold reach on CASP14?", "AlphaFold"),
         ("What is the architecture of YOLOv8?", "YOLOv8"),
     ],

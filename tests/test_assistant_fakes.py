@@ -39,7 +39,7 @@ def test_extractive_answer_quotes_the_lead_paper_with_verified_citations(fake_as
 @pytest.mark.parametrize(
     ("question", "reason"),
     [
-        ("How long should I boil an egg for a soft yolk?", "no abstract is close"),
+        ("How long should I boil an egg for a soft yolk?", "does not read as one about ML research"),
         ("Who won the 2018 FIFA World Cup?", "does not read as one about ML research"),
         (
             "What accuracy does AlphaFold reach for clustering-aware negative sampling of sentence representations?",

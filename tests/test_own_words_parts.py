@@ -232,10 +232,13 @@ def test_citation_breakdown_separates_own_words_and_shows_the_retrieval_bound() 
     other = Source(2, "other", "Dropout views", "We make two views of a sentence with dropout noise.", 0.9, "")
     fact = "Which algorithm supplies the hard negatives for contrastive learning?"
     own = "sentence vectors where two noisy copies of a sentence are treated as a pair"
+    questions = [
+        EvalQuestion("f", "fact", fact, ("clusterns",), "dev"),
+        EvalQuestion("o", "own_words", own, ("other",), "dev"),
+    ]
     cases = []
-    for qid, qtype, question, gold in (("f", "fact", fact, "clusterns"), ("o", "own_words", own, "other")):
-        spec = analyse(question)
-        q = EvalQuestion(qid, qtype, question, (gold,), "dev")
+    for q in questions:
+        spec = analyse(q.question)
         cases.append(Case(q, Evidence(spec, (lead, other), tuple(gather(spec, [lead, other])), 0.6, 0.2)))
     th = Thresholds.from_settings(Settings())
     got = citation_breakdown(cases, th)
