@@ -24,6 +24,24 @@ def assistant(bundled_index: Any, embedder: Any) -> Assistant:
     return Assistant.open(settings, store=store, embedder=embedder)
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["What does YOLO mean when my kids text it?", "Can my transformer toy turn into a truck and back?"],
+)
+def test_everyday_questions_with_ml_words_are_refused(
+    bundled_index: Any, embedder: Any, assistant: Assistant, question: str
+) -> None:
+    """The real model: an everyday question around an ML word passes the 50 domain descriptions (answered from
+    abstracts about YOLO detectors or Transformers) and is refused once the everyday questions are prototypes."""
+    settings, store, _ = bundled_index
+    descriptions_only = settings.model_copy(
+        update={"answer": settings.answer.model_copy(update={"everyday_questions": False})}
+    )
+    assert Assistant.open(descriptions_only, store=store, embedder=embedder).ask(question).outcome == "answered"
+    answer = assistant.ask(question)
+    assert answer.outcome == "refused" and "ML research" in answer.refusal_reason
+
+
 def test_clusterns_question_is_answered_with_verified_citations(assistant: Assistant) -> None:
     answer = assistant.ask("Which methods mine hard negatives with clustering for sentence embeddings?")
     assert not answer.refused
