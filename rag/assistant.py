@@ -27,7 +27,7 @@ from rag.retrieve import Filters, PaperHit, Retriever
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.text_normalize import normalize_text
-from rag.topicality import EVERYDAY_DOMAINS, EVERYDAY_QUESTIONS, Topicality
+from rag.topicality import Topicality, everyday_prototypes
 from rag.types import Mode, Paper, Source
 
 __all__ = ["MAX_QUESTION_CHARS", "AskOptions", "Assistant", "Conversation", "Turn"]
@@ -92,7 +92,7 @@ class Assistant:
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
-        everyday = EVERYDAY_DOMAINS + (EVERYDAY_QUESTIONS if settings.answer.everyday_questions else ())
+        everyday = everyday_prototypes(settings.answer.everyday_questions)
         self.topicality = Topicality(retriever.embedder, everyday, cache_dir=settings.models_dir)
         self.thresholds = Thresholds.from_settings(settings)
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from rag.protocols import QueryEmbedder
 
-__all__ = ["EVERYDAY_DOMAINS", "EVERYDAY_QUESTIONS", "Topicality"]
+__all__ = ["EVERYDAY_DOMAINS", "EVERYDAY_QUESTIONS", "Topicality", "everyday_prototypes"]
 
 EVERYDAY_DOMAINS: tuple[str, ...] = (
     "cooking recipes, baking bread and cakes, kitchen tips",
@@ -100,6 +100,13 @@ EVERYDAY_QUESTIONS: tuple[str, ...] = tuple(
     if line.strip()
 )
 
+
+def everyday_prototypes(questions: bool = True) -> tuple[str, ...]:
+    """The domain descriptions, and the everyday questions unless ``questions`` is off
+    (``RAG_ANSWER__EVERYDAY_QUESTIONS``)."""
+    return EVERYDAY_DOMAINS + (EVERYDAY_QUESTIONS if questions else ())
+
+
 # Same model, same vector: a cached matrix whose first row is this close to a fresh one was made by this embedder.
 _SAME_MODEL_COSINE = 0.999
 
@@ -112,11 +119,11 @@ class Topicality:
     def __init__(
         self,
         embedder: QueryEmbedder,
-        prototypes: Sequence[str] = EVERYDAY_DOMAINS + EVERYDAY_QUESTIONS,
+        prototypes: Sequence[str] | None = None,
         cache_dir: Path | None = None,
     ) -> None:
         self.embedder = embedder
-        self.prototypes = tuple(prototypes)
+        self.prototypes = tuple(prototypes) if prototypes is not None else everyday_prototypes()
         self.cache_dir = cache_dir
         self._vectors: np.ndarray | None = None
 
